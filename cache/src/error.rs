@@ -80,3 +80,95 @@ impl SourceError {
         !matches!(self, SourceError::Io(_))
     }
 }
+
+/// Why a warm-tier operation did not happen.
+///
+/// Every variant is something the caller may ignore: the cache is an optimisation, and a
+/// failed put or a missed get only means the chunk is produced again. The chunk-level variants
+/// (everything but [`CacheError::Io`]) do not allocate, so the filler can report them cheaply.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The store is degraded (cache directory missing, read-only, full or deleted); nothing is
+    /// written until it recovers.
+    #[error("the warm cache is unavailable; not writing")]
+    Degraded,
+    /// The file was evicted, cleaned or replaced; ask the store for the current one.
+    #[error("the warm file was removed from the cache")]
+    Retired,
+    /// A chunk index past the end of the track.
+    #[error("chunk {index} is out of range (the track has {count} chunks)")]
+    ChunkOutOfRange {
+        /// The index asked for.
+        index: u32,
+        /// Chunks in the track.
+        count: u32,
+    },
+    /// A buffer whose length is not the chunk's length × channels.
+    #[error("chunk {index} holds {expected} samples, the buffer has {got}")]
+    WrongLength {
+        /// The chunk.
+        index: u32,
+        /// Samples in the chunk (frames × channels).
+        expected: usize,
+        /// Samples in the buffer.
+        got: usize,
+    },
+    /// A warm file's header is damaged or describes a different track, variant or layout.
+    #[error("bad warm file header: {0}")]
+    BadHeader(#[from] HeaderError),
+    /// A file system operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done ("create", "map", ...).
+        op: &'static str,
+        /// On which file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl CacheError {
+    /// Wraps an I/O error with what was being done and to which file.
+    pub fn io(op: &'static str, path: &std::path::Path, source: io::Error) -> Self {
+        CacheError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What is wrong with a warm file's header. `Copy`: parsing untrusted bytes never allocates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// Fewer bytes than a header.
+    #[error("file too short for a header")]
+    TooShort,
+    /// Not a Hearth warm file.
+    #[error("not a Hearth warm file (bad magic)")]
+    BadMagic,
+    /// Written by a different format version.
+    #[error("format version {0} (this build reads {expected})", expected = crate::header::FORMAT_VERSION)]
+    Version(u32),
+    /// The header's own checksum does not match its bytes.
+    #[error("header checksum mismatch")]
+    Checksum,
+    /// Fields out of range or inconsistent with each other.
+    #[error("inconsistent header: {0}")]
+    Layout(&'static str),
+    /// The file's length differs from what the header describes.
+    #[error("file is {actual} bytes, the header describes {expected}")]
+    Length {
+        /// Bytes the header's layout needs.
+        expected: u64,
+        /// Bytes the file has.
+        actual: u64,
+    },
+    /// A valid header for something else (another track, variant, geometry or DSP parameters).
+    #[error("header describes a different {0}")]
+    Mismatch(&'static str),
+}
