@@ -1,0 +1,188 @@
+//! Fixed-size sliding-window primitives on preallocated ring buffers: a running maximum and a
+//! running mean. They give the compressor and limiter finite memory — an output depends on a
+//! known window of input and nothing older — which is what makes chunks order-independent.
+
+/// Maximum over the last `len` pushed values (monotonic deque, O(1) amortised per push).
+#[derive(Clone, Debug)]
+pub struct SlidingMax {
+    values: Vec<f32>,
+    stamps: Vec<u64>,
+    /// Capacity − 1; the capacity is a power of two so wrapping is a mask, not a division.
+    mask: usize,
+    head: usize,
+    count: usize,
+    len: u64,
+    now: u64,
+}
+
+impl SlidingMax {
+    /// A window of `len` (≥ 1) values.
+    pub fn new(len: usize) -> Self {
+        let len = len.max(1);
+        let cap = len.next_power_of_two();
+        Self {
+            values: vec![0.0; cap],
+            stamps: vec![0; cap],
+            mask: cap - 1,
+            head: 0,
+            count: 0,
+            len: len as u64,
+            now: 0,
+        }
+    }
+
+    /// Forgets everything.
+    pub fn reset(&mut self) {
+        self.head = 0;
+        self.count = 0;
+        self.now = 0;
+    }
+
+    /// Pushes a value and returns the maximum of the last `len` values (fewer before the
+    /// window has filled).
+    #[inline]
+    pub fn push(&mut self, v: f32) -> f32 {
+        let mask = self.mask;
+        // Drop from the front what falls out of the window with this push.
+        let oldest_allowed = (self.now + 1).saturating_sub(self.len);
+        while self.count > 0 && self.stamps[self.head] < oldest_allowed {
+            self.head = (self.head + 1) & mask;
+            self.count -= 1;
+        }
+        // Drop from the back everything not larger than the new value.
+        while self.count > 0 {
+            let back = (self.head + self.count - 1) & mask;
+            if self.values[back] <= v {
+                self.count -= 1;
+            } else {
+                break;
+            }
+        }
+        let slot = (self.head + self.count) & mask;
+        self.values[slot] = v;
+        self.stamps[slot] = self.now;
+        self.count += 1;
+        self.now += 1;
+        self.values[self.head]
+    }
+}
+
+/// Mean of the last `len` pushed values, zeros before the window has filled. The sum is kept
+/// in f64 so that rounding never drifts measurably however long it runs.
+#[derive(Clone, Debug)]
+pub struct SlidingMean {
+    ring: Vec<f64>,
+    pos: usize,
+    sum: f64,
+    inv_len: f64,
+}
+
+impl SlidingMean {
+    /// A window of `len` (≥ 1) values.
+    pub fn new(len: usize) -> Self {
+        let len = len.max(1);
+        Self {
+            ring: vec![0.0; len],
+            pos: 0,
+            sum: 0.0,
+            inv_len: 1.0 / len as f64,
+        }
+    }
+
+    /// Forgets everything.
+    pub fn reset(&mut self) {
+        self.ring.fill(0.0);
+        self.pos = 0;
+        self.sum = 0.0;
+    }
+
+    /// Pushes a value and returns the mean of the window.
+    #[inline]
+    pub fn push(&mut self, v: f64) -> f64 {
+        self.sum += v - self.ring[self.pos];
+        self.ring[self.pos] = v;
+        self.pos += 1;
+        if self.pos == self.ring.len() {
+            self.pos = 0;
+        }
+        (self.sum * self.inv_len).max(0.0)
+    }
+}
+
+/// A fixed delay line for stereo frames.
+#[derive(Clone, Debug)]
+pub struct Delay {
+    ring: Vec<[f32; 2]>,
+    pos: usize,
+}
+
+impl Delay {
+    /// Delays by `len` frames (0 passes through).
+    pub fn new(len: usize) -> Self {
+        Self {
+            ring: vec![[0.0; 2]; len],
+            pos: 0,
+        }
+    }
+
+    /// Forgets everything.
+    pub fn reset(&mut self) {
+        self.ring.fill([0.0; 2]);
+        self.pos = 0;
+    }
+
+    /// Pushes a frame, returns the one pushed `len` frames ago.
+    #[inline]
+    pub fn push(&mut self, x: [f32; 2]) -> [f32; 2] {
+        if self.ring.is_empty() {
+            return x;
+        }
+        let out = self.ring[self.pos];
+        self.ring[self.pos] = x;
+        self.pos += 1;
+        if self.pos == self.ring.len() {
+            self.pos = 0;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_max_equals_brute_force() {
+        let mut seed = 1u32;
+        let data: Vec<f32> = (0..5000)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 8) as f32 / 16_777_216.0
+            })
+            .collect();
+        for len in [1usize, 2, 7, 64, 301] {
+            let mut m = SlidingMax::new(len);
+            for (i, &v) in data.iter().enumerate() {
+                let got = m.push(v);
+                let lo = (i + 1).saturating_sub(len);
+                let want = data[lo..=i].iter().cloned().fold(f32::MIN, f32::max);
+                assert_eq!(got, want, "len {len} at {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn sliding_mean_and_delay() {
+        let mut m = SlidingMean::new(4);
+        let outs: Vec<f64> = [4.0, 4.0, 4.0, 4.0, 8.0]
+            .iter()
+            .map(|&v| m.push(v))
+            .collect();
+        assert_eq!(outs, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+        let mut d = Delay::new(2);
+        assert_eq!(d.push([1.0, 1.0]), [0.0, 0.0]);
+        assert_eq!(d.push([2.0, 2.0]), [0.0, 0.0]);
+        assert_eq!(d.push([3.0, 3.0]), [1.0, 1.0]);
+        assert_eq!(Delay::new(0).push([5.0, 6.0]), [5.0, 6.0]);
+    }
+}
