@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::chunk::{ChunkGeometry, ENGINE_CHANNELS, TrackId, Variant};
-use crate::clock::{Clock, SystemClock, millis};
+use crate::clock::{Clock, SystemClock};
 use crate::error::CacheError;
 use crate::evict::{self, Candidate, Limits};
 use crate::fingerprint::{Fingerprint, track_id};
@@ -480,10 +480,19 @@ impl WarmStore {
     ) -> Option<Arc<WarmFile>> {
         let key = (track, variant);
         let mut inner = self.inner.lock();
+        if inner.status.is_degraded() {
+            // Recovery (at most every RETRY_INTERVAL) retires files that were deleted meanwhile.
+            self.available(&mut inner);
+        }
+        let now = self.clock.now_ms();
         if let Some(f) = inner.open.get(&key) {
             // Files already mapped keep serving even when degraded: the mapping stays valid
-            // whatever happens to the directory.
-            if f.header().params_hash == params_hash && !f.is_retired() {
+            // whatever happens to the directory. Now and then check the file is still there
+            // (a deleted cache directory must not be filled in vain).
+            if f.header().params_hash == params_hash
+                && !f.is_retired()
+                && (inner.status.is_degraded() || f.still_linked_every(now, RETRY_INTERVAL))
+            {
                 return Some(Arc::clone(f));
             }
         }
@@ -888,14 +897,20 @@ impl WarmStore {
                 report.stray_files.push(name);
                 continue;
             }
+            // The header is always re-read from disk, even for a file open here: the copy
+            // in memory says nothing about what is on disk now.
+            let on_disk = fs::File::open(&path)
+                .map_err(|e| CacheError::io("open", &path, e))
+                .and_then(|f| warm::read_header(&f, &path));
             let open = referenced
                 .get(&name)
                 .and_then(|k| inner.open.get(k))
                 .filter(|f| !f.is_retired())
                 .cloned();
-            let file = match open {
-                Some(f) => Ok(f),
-                None => WarmFile::open(&path, None, Arc::clone(&self.shared)).map(Arc::new),
+            let file = match (on_disk, open) {
+                (Err(e), _) => Err(e),
+                (Ok((h, _)), Some(f)) if h == *f.header() => Ok(f),
+                (Ok(_), _) => WarmFile::open(&path, None, Arc::clone(&self.shared)).map(Arc::new),
             };
             let file = match file {
                 Ok(f) if warm_file_name(f.header().track, f.header().variant) == name => f,
@@ -1224,7 +1239,7 @@ impl WarmStore {
     fn reconcile(&self, inner: &mut Inner) {
         let _lock = self.lock_dir();
         let base = self.merge_from_disk(inner);
-        let mut found: BTreeMap<String, (WarmHeader, u64, u64)> = BTreeMap::new();
+        let mut found: BTreeMap<String, (WarmHeader, u64)> = BTreeMap::new();
         for (name, path, meta) in self.list_warm_dir() {
             if name.ends_with(".tmp") {
                 if is_older_than(&meta, STALE_TEMP) {
@@ -1240,8 +1255,7 @@ impl WarmStore {
                 .and_then(|f| warm::read_header(&f, &path));
             match header {
                 Ok((h, l)) if warm_file_name(h.track, h.variant) == name => {
-                    let mtime = meta.modified().map(millis).unwrap_or(0);
-                    found.insert(name, (h, l.file_len, mtime));
+                    found.insert(name, (h, l.file_len));
                 }
                 Ok(_) | Err(CacheError::BadHeader(_)) => {
                     tracing::info!(file = %name, "removing a damaged or foreign warm file");
@@ -1254,7 +1268,7 @@ impl WarmStore {
         let mut claimed = BTreeSet::new();
         for e in inner.tracks.values_mut() {
             e.variants.retain_mut(|v| match found.get(&v.file) {
-                Some((h, len, _))
+                Some((h, len))
                     if h.track == e.id
                         && h.variant == v.variant
                         && h.geometry == e.geometry
@@ -1272,7 +1286,7 @@ impl WarmStore {
         }
         // Valid files nobody lists: attach to their track, or adopt as a new entry.
         let now = self.clock.now_ms();
-        for (name, (h, len, mtime)) in found {
+        for (name, (h, len)) in found {
             if claimed.contains(&name) {
                 continue;
             }
@@ -1297,7 +1311,9 @@ impl WarmStore {
                     let _ = self.remove_file(&self.warm_dir.join(&name));
                 }
                 None => {
-                    let at = mtime.min(now);
+                    // When it was last used is unknown (the index that knew is lost): count
+                    // it as used now, so a lost index does not expire the whole cache at once.
+                    let at = now;
                     inner.tracks.insert(
                         h.track,
                         TrackEntry {

@@ -69,6 +69,8 @@ pub struct WarmFile {
     shared: Arc<Shared>,
     retired: AtomicBool,
     corrupt: AtomicU64,
+    /// When `still_linked` was last checked (store clock, ms).
+    linked_checked_ms: AtomicU64,
 }
 
 impl WarmFile {
@@ -139,6 +141,7 @@ impl WarmFile {
             shared,
             retired: AtomicBool::new(false),
             corrupt: AtomicU64::new(0),
+            linked_checked_ms: AtomicU64::new(0),
         })
     }
 
@@ -157,6 +160,7 @@ impl WarmFile {
             shared: Arc::default(),
             retired: AtomicBool::new(false),
             corrupt: AtomicU64::new(0),
+            linked_checked_ms: AtomicU64::new(0),
         })
     }
 
@@ -367,10 +371,21 @@ impl WarmFile {
         let Some(path) = &self.path else {
             return true;
         };
-        match File::open(path) {
-            Ok(f) => self.identity.is_none() || identity(&f) == self.identity,
+        match fs::metadata(path) {
+            Ok(m) => self.identity.is_none() || meta_identity(&m) == self.identity,
             Err(_) => false,
         }
+    }
+
+    /// [`WarmFile::still_linked`], but checked at most once per `every` (by the store's clock,
+    /// `now_ms`); in between, assumed true.
+    pub(crate) fn still_linked_every(&self, now_ms: u64, every: std::time::Duration) -> bool {
+        let last = self.linked_checked_ms.load(Ordering::Relaxed);
+        if now_ms.abs_diff(last) < every.as_millis() as u64 {
+            return true;
+        }
+        self.linked_checked_ms.store(now_ms, Ordering::Relaxed);
+        self.still_linked()
     }
 }
 
@@ -411,14 +426,18 @@ fn temp_name(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-#[cfg(unix)]
 fn identity(file: &File) -> Option<(u64, u64)> {
+    file.metadata().ok().and_then(|m| meta_identity(&m))
+}
+
+#[cfg(unix)]
+fn meta_identity(m: &fs::Metadata) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+    Some((m.dev(), m.ino()))
 }
 
 #[cfg(not(unix))]
-fn identity(_file: &File) -> Option<(u64, u64)> {
+fn meta_identity(_m: &fs::Metadata) -> Option<(u64, u64)> {
     None
 }
 
