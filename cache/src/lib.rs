@@ -22,6 +22,7 @@ pub mod chunk;
 pub mod clock;
 pub mod decode;
 pub mod downmix;
+pub mod enhance;
 pub mod error;
 pub mod evict;
 pub mod fingerprint;

@@ -97,6 +97,15 @@ impl Source {
         self.decoder.report()
     }
 
+    /// When the stream ended before its announced length: the engine frame where the decoded
+    /// audio ends.
+    pub fn decoded_end(&self) -> Option<u64> {
+        self.decoder
+            .report()
+            .ended_early_at
+            .map(|end| engine_frames(end, self.info.sample_rate, self.engine_rate))
+    }
+
     /// Packets decoded since opening; a cache hit must leave this untouched.
     pub fn packets_decoded(&self) -> u64 {
         self.decoder.packets_decoded()

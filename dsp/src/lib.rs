@@ -9,7 +9,8 @@
 //! * [`preset`] — the presets and their parameters;
 //! * [`chain`] — gain → EQ ([`biquad`]) → [`compressor`] → width → [`limiter`] (true peak via
 //!   [`truepeak`]);
-//! * [`calibrate`] — the per-(track, preset) gain correction that lands on the target.
+//! * [`calibrate`] — the per-(track, preset) gain correction that lands on the target;
+//! * [`intensity`] — the original/enhanced mix the renderer plays, and why it is safe.
 //!
 //! Threads: all of it runs on the cache's filler thread(s); none on the audio thread.
 
@@ -19,6 +20,7 @@ pub mod calibrate;
 pub mod chain;
 pub mod compressor;
 pub mod db;
+pub mod intensity;
 pub mod limiter;
 pub mod preset;
 pub mod sliding;

@@ -4,6 +4,7 @@
 //! readable line on stderr and a non-zero exit code: 2 for bad input (a file that is missing,
 //! not audio, damaged, unsupported; a bad flag value), 1 for anything else.
 
+mod analyze;
 mod cli;
 mod demo;
 mod failure;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         None => render::render_demo(),
         Some(Command::Probe(args)) => probe::run(&args),
         Some(Command::Render(args)) => render::run(&args),
+        Some(Command::Analyze(args)) => analyze::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

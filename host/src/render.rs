@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hearth::{ENGINE_CHANNELS, Source};
+use hearth::{Chain, ENGINE_CHANNELS, Preset, Source, enhance, intensity};
 
 use crate::cli::RenderArgs;
 use crate::failure::{Failure, source_failure};
@@ -16,9 +16,19 @@ const BLOCK: usize = 65_536;
 
 /// Runs `hearth render`.
 pub fn run(args: &RenderArgs) -> Result<(), Failure> {
-    let summary = render_file(&args.file, &args.output, args.rate, args.partial)?;
+    let options = Options {
+        rate: args.rate,
+        partial: args.partial,
+        preset: args.preset,
+        intensity: args.intensity.unwrap_or(1.0),
+    };
+    let summary = render_file(&args.file, &args.output, &options)?;
+    let mastering = match (&summary.mastering, args.preset) {
+        (Some(m), Some(p)) => format!(", {p} at intensity {:.2}, {m}", options.intensity),
+        _ => String::new(),
+    };
     eprintln!(
-        "rendered {} -> {} ({} frames at {} Hz, {:.1} s in {:.2} s, {:.0}x real time)",
+        "rendered {} -> {} ({} frames at {} Hz, {:.1} s in {:.2} s, {:.0}x real time{mastering})",
         args.file.display(),
         args.output.display(),
         summary.frames,
@@ -34,7 +44,13 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
 pub fn render_demo() -> Result<(), Failure> {
     let demo = crate::demo::path()?;
     let out = std::env::temp_dir().join("hearth-demo.wav");
-    let summary = render_file(&demo, &out, None, false)?;
+    let options = Options {
+        rate: None,
+        partial: false,
+        preset: None,
+        intensity: 1.0,
+    };
+    let summary = render_file(&demo, &out, &options)?;
     println!(
         "Rendered the demo track ({:.1} s at {} Hz) to {}",
         summary.seconds(),
@@ -42,6 +58,19 @@ pub fn render_demo() -> Result<(), Failure> {
         out.display()
     );
     Ok(())
+}
+
+/// How to render.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Engine rate; the source's when `None`.
+    pub rate: Option<u32>,
+    /// Keep what decodes from a damaged file instead of failing.
+    pub partial: bool,
+    /// Master with this preset.
+    pub preset: Option<Preset>,
+    /// Mix of the mastered variant (with a preset).
+    pub intensity: f32,
 }
 
 /// What a render produced.
@@ -53,6 +82,8 @@ pub struct Summary {
     pub rate: u32,
     /// Wall-clock time taken.
     pub elapsed: Duration,
+    /// With a preset: a note on the loudness gain applied.
+    pub mastering: Option<String>,
 }
 
 impl Summary {
@@ -61,66 +92,88 @@ impl Summary {
     }
 }
 
-/// Renders `input` to `output` at `rate` (the source rate when `None`).
-pub fn render_file(
-    input: &Path,
-    output: &Path,
-    rate: Option<u32>,
-    partial: bool,
-) -> Result<Summary, Failure> {
+/// Renders `input` to `output`.
+pub fn render_file(input: &Path, output: &Path, options: &Options) -> Result<Summary, Failure> {
     let started = Instant::now();
-    let mut source = Source::open(input, rate).map_err(|e| source_failure(input, e))?;
+    let fail = |e| source_failure(input, e);
+    let mut source = Source::open(input, options.rate).map_err(fail)?;
     let rate = source.engine_rate();
     let (tmp, mut writer) = create_wav(output, rate)?;
-    let result = (|| {
-        let total = source.frames();
-        let mut buf = vec![0.0f32; BLOCK * ENGINE_CHANNELS];
-        let mut pos = 0u64;
-        let mut written = 0u64;
-        while pos < total {
-            let n = (total - pos).min(BLOCK as u64) as usize;
-            let block = &mut buf[..n * ENGINE_CHANNELS];
-            source
-                .read(pos, block)
-                .map_err(|e| source_failure(input, e))?;
-            // A stream that ended early: keep only what decoded.
-            let keep = match source.report().ended_early_at {
-                Some(end) => {
-                    let end = hearth::time::engine_frames(end, source.info().sample_rate, rate);
-                    end.saturating_sub(pos).min(n as u64) as usize
+    let mut written = 0u64;
+    // Writes a block, cut where the decoded audio ends (a truncated file); false once cut.
+    let mut emit = |block: &[f32], decoded_end: Option<u64>| -> Result<bool, std::io::Error> {
+        let frames = (block.len() / ENGINE_CHANNELS) as u64;
+        let keep = decoded_end.map_or(frames, |end| end.saturating_sub(written).min(frames));
+        for &s in &block[..keep as usize * ENGINE_CHANNELS] {
+            writer.write_sample(s).map_err(std::io::Error::other)?;
+        }
+        written += keep;
+        Ok(keep == frames)
+    };
+    let write_err = |e: std::io::Error| Failure::other(output.display(), e);
+    let mut mastering = None;
+    match options.preset {
+        None => {
+            let total = source.frames();
+            let mut buf = vec![0.0f32; BLOCK * ENGINE_CHANNELS];
+            let mut pos = 0u64;
+            while pos < total {
+                let n = (total - pos).min(BLOCK as u64) as usize;
+                let block = &mut buf[..n * ENGINE_CHANNELS];
+                source.read(pos, block).map_err(fail)?;
+                pos += n as u64;
+                if !emit(block, source.decoded_end()).map_err(write_err)? {
+                    break;
                 }
-                None => n,
-            };
-            for &s in &block[..keep * ENGINE_CHANNELS] {
-                writer
-                    .write_sample(s)
-                    .map_err(|e| Failure::other(output.display(), e))?;
-            }
-            written += keep as u64;
-            pos += n as u64;
-            if keep < n {
-                break;
             }
         }
-        check_report(input, &source, partial)?;
-        writer
-            .finalize()
-            .map_err(|e| Failure::other(output.display(), e))?;
-        Ok(written)
-    })();
-    match result {
-        Ok(frames) => {
-            tmp.persist(output)
-                .map_err(|e| Failure::other(output.display(), e.error))?;
-            Ok(Summary {
-                frames,
-                rate,
-                elapsed: started.elapsed(),
+        Some(preset) => {
+            let analysis = enhance::analyse(&mut source, false).map_err(fail)?;
+            let calibration = enhance::calibrate(&mut source, preset, &analysis).map_err(fail)?;
+            let mut chain = Chain::new(preset, &analysis, calibration, rate);
+            mastering = Some(format!(
+                "source {:.1} LUFS, gain {:+.1} dB",
+                analysis.integrated_lufs,
+                chain.gain_db()
+            ));
+            let mut mixed = Vec::with_capacity(BLOCK * ENGINE_CHANNELS);
+            let mut io_error = None;
+            let mut cut = false;
+            enhance::stream_enhanced(&mut source, &mut chain, |orig, enh, decoded_end| {
+                if cut || io_error.is_some() {
+                    return Ok(());
+                }
+                mixed.clear();
+                mixed.extend(
+                    orig.iter()
+                        .zip(enh)
+                        .map(|(&o, &e)| intensity::mix(o, e, options.intensity)),
+                );
+                match emit(&mixed, decoded_end) {
+                    Ok(whole) => cut = !whole,
+                    Err(e) => io_error = Some(e),
+                }
+                Ok(())
             })
+            .map_err(fail)?;
+            if let Some(e) = io_error {
+                return Err(write_err(e));
+            }
         }
-        // Dropping `tmp` deletes the partial file.
-        Err(e) => Err(e),
     }
+    check_report(input, &source, options.partial)?;
+    writer
+        .finalize()
+        .map_err(|e| Failure::other(output.display(), e))?;
+    // Until here, dropping `tmp` on an error path deletes the partial file.
+    tmp.persist(output)
+        .map_err(|e| Failure::other(output.display(), e.error))?;
+    Ok(Summary {
+        frames: written,
+        rate,
+        elapsed: started.elapsed(),
+        mastering,
+    })
 }
 
 /// Strict by default: a truncated or damaged stream fails the render; `--partial` keeps what

@@ -1,0 +1,137 @@
+//! The enhanced variant, made from a source: the track analysis and the per-preset calibration
+//! read from the source along their fixed plans, and chunks rendered through the mastering
+//! chain with the pre-roll and lookahead it needs.
+//!
+//! Runs on: the filler (and `hearth render`/`analyze`). Never on the audio thread.
+
+use hearth_dsp::{
+    Analyzer, CalibrationWindow, Chain, Preset, TrackAnalysis, analysis_plan, calibration_plan,
+};
+
+use crate::chunk::ENGINE_CHANNELS;
+use crate::error::SourceError;
+use crate::source::Source;
+
+const READ_BLOCK: usize = 32_768;
+
+/// Analyses a source at its engine rate. `full` reads every frame (and measures true peak);
+/// otherwise the fixed window plan of [`hearth_dsp::analysis_plan`] is read — the analysis the
+/// chain uses, cheap enough to run before the first enhanced chunk of a new track.
+pub fn analyse(source: &mut Source, full: bool) -> Result<TrackAnalysis, SourceError> {
+    let rate = source.engine_rate();
+    let total = source.frames();
+    let meter_err =
+        |e: hearth_dsp::analysis::AnalysisError| SourceError::Unsupported(e.to_string());
+    let mut analyzer = Analyzer::new(rate, total, full).map_err(meter_err)?;
+    let plan = if full {
+        hearth_dsp::AnalysisPlan {
+            windows: std::iter::once(0..total).collect(),
+            seed: 0,
+        }
+    } else {
+        analysis_plan(total, rate)
+    };
+    let mut buf = vec![0.0f32; READ_BLOCK * ENGINE_CHANNELS];
+    for (i, window) in plan.windows.iter().enumerate() {
+        let seed = plan.seed_range(i);
+        let seed_len = (seed.end - seed.start) as usize;
+        let seed_buf = &mut buf[..seed_len.min(READ_BLOCK) * ENGINE_CHANNELS];
+        source.read(seed.start, seed_buf)?;
+        analyzer.begin_window(seed_buf).map_err(meter_err)?;
+        let mut pos = window.start;
+        while pos < window.end {
+            let n = ((window.end - pos) as usize).min(READ_BLOCK);
+            let block = &mut buf[..n * ENGINE_CHANNELS];
+            source.read(pos, block)?;
+            analyzer.feed(block).map_err(meter_err)?;
+            pos += n as u64;
+        }
+    }
+    Ok(analyzer.finish())
+}
+
+/// The calibration of `preset` for a track (see [`hearth_dsp::calibrate`]), reading its fixed
+/// window plan from the source.
+pub fn calibrate(
+    source: &mut Source,
+    preset: Preset,
+    analysis: &TrackAnalysis,
+) -> Result<f32, SourceError> {
+    let rate = source.engine_rate();
+    let lookahead = Chain::new(preset, analysis, 0.0, rate).lookahead();
+    let preroll = (hearth_dsp::calibrate::PREROLL_MS * u64::from(rate) / 1000) as usize;
+    let plan = calibration_plan(source.frames(), rate);
+    let mut spans = Vec::with_capacity(plan.len());
+    for w in &plan {
+        spans.push(read_span(
+            source,
+            w.start as i64 - preroll as i64,
+            w.end + lookahead as u64,
+        )?);
+    }
+    let windows: Vec<CalibrationWindow<'_>> = spans
+        .iter()
+        .map(|audio| CalibrationWindow {
+            audio,
+            preroll,
+            lookahead,
+        })
+        .collect();
+    Ok(hearth_dsp::calibrate(preset, analysis, rate, &windows))
+}
+
+/// Source frames `[start, end)` (`start` may be negative), zero outside the track.
+pub fn read_span(source: &mut Source, start: i64, end: u64) -> Result<Vec<f32>, SourceError> {
+    let mut out = vec![0.0f32; (end as i64 - start).max(0) as usize * ENGINE_CHANNELS];
+    let skip = (-start).max(0) as usize;
+    if skip * ENGINE_CHANNELS < out.len() {
+        source.read(start.max(0) as u64, &mut out[skip * ENGINE_CHANNELS..])?;
+    }
+    Ok(out)
+}
+
+/// Renders the enhanced variant of a track front to back, streaming: `sink` receives
+/// consecutive blocks of `(original, enhanced)` frames, aligned, from frame 0 to the end, and
+/// — once the source has ended early (a truncated file) — the engine frame where the decoded
+/// audio ends. Equal, within −90 dBFS, to any chunk the cache renders on its own.
+pub fn stream_enhanced(
+    source: &mut Source,
+    chain: &mut Chain,
+    mut sink: impl FnMut(&[f32], &[f32], Option<u64>) -> Result<(), SourceError>,
+) -> Result<(), SourceError> {
+    let total = source.frames();
+    let la = chain.lookahead() as u64;
+    chain.reset();
+    // The chain's output lags its input by `la`; keep the original delayed to match.
+    let mut input = vec![0.0f32; READ_BLOCK * ENGINE_CHANNELS];
+    let mut output = vec![0.0f32; READ_BLOCK * ENGINE_CHANNELS];
+    let mut original: std::collections::VecDeque<f32> = std::collections::VecDeque::new();
+    let mut orig_block = Vec::with_capacity(READ_BLOCK * ENGINE_CHANNELS);
+    let mut fed = 0u64; // input frames fed
+    let mut emitted = 0u64; // output frames delivered
+    while emitted < total {
+        let n = (READ_BLOCK as u64).min(total + la - fed) as usize;
+        let inp = &mut input[..n * ENGINE_CHANNELS];
+        source.read(fed, inp)?; // zeros past the end
+        let out = &mut output[..n * ENGINE_CHANNELS];
+        chain.process(inp, out);
+        original.extend(inp.iter().copied());
+        // Output frame i of this block is track frame fed + i − la.
+        let first_valid = la.saturating_sub(fed).min(n as u64) as usize;
+        let end_valid = ((total + la).saturating_sub(fed)).min(n as u64) as usize;
+        if end_valid > first_valid {
+            let count = end_valid - first_valid;
+            orig_block.clear();
+            orig_block.extend(original.drain(..count * ENGINE_CHANNELS));
+            let decoded_end = source.decoded_end();
+            sink(
+                &orig_block,
+                &out[first_valid * ENGINE_CHANNELS..end_valid * ENGINE_CHANNELS],
+                decoded_end,
+            )?;
+            emitted += count as u64;
+        }
+        fed += n as u64;
+    }
+    Ok(())
+}
