@@ -484,18 +484,6 @@ impl WarmStore {
             // Recovery (at most every RETRY_INTERVAL) retires files that were deleted meanwhile.
             self.available(&mut inner);
         }
-        let now = self.clock.now_ms();
-        if let Some(f) = inner.open.get(&key) {
-            // Files already mapped keep serving even when degraded: the mapping stays valid
-            // whatever happens to the directory. Now and then check the file is still there
-            // (a deleted cache directory must not be filled in vain).
-            if f.header().params_hash == params_hash
-                && !f.is_retired()
-                && (inner.status.is_degraded() || f.still_linked_every(now, RETRY_INTERVAL))
-            {
-                return Some(Arc::clone(f));
-            }
-        }
         let entry = inner.tracks.get(&track)?;
         let expected = WarmHeader {
             track,
@@ -506,6 +494,18 @@ impl WarmStore {
             source_hash: entry.source_hash,
             params_hash,
         };
+        let now = self.clock.now_ms();
+        if let Some(f) = inner.open.get(&key) {
+            // Files already mapped keep serving even when degraded: the mapping stays valid
+            // whatever happens to the directory. Now and then check the file is still there
+            // (a deleted cache directory must not be filled in vain).
+            if *f.header() == expected
+                && !f.is_retired()
+                && (inner.status.is_degraded() || f.still_linked_every(now, RETRY_INTERVAL))
+            {
+                return Some(Arc::clone(f));
+            }
+        }
         if !self.available(&mut inner) {
             return None;
         }

@@ -120,6 +120,11 @@ impl WarmFile {
         if let Some(why) = expected.and_then(|e| header.mismatch(e)) {
             return Err(HeaderError::Mismatch(why).into());
         }
+        // Files made here are allocated in full, but one copied in sparsely (or restored from
+        // a backup) may have holes, and a store into a hole on a full disk is a SIGBUS. On an
+        // allocated file this is a cheap no-op.
+        mmap::preallocate(&file, layout.file_len)
+            .map_err(|e| CacheError::io("preallocate", path, e))?;
         WarmFile::map(file, path, header, layout, shared)
     }
 

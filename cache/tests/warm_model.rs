@@ -61,14 +61,16 @@ fn data(t: usize, v: usize, c: u32) -> Vec<f32> {
         .collect()
 }
 
+/// One track in the model: (last access, access sequence, variant → present chunks).
+type ModelTrack = (u64, u64, BTreeMap<usize, BTreeSet<u32>>);
+
 /// What the store should hold.
 #[derive(Debug, Default)]
 struct Model {
     now_ms: u64,
     seq: u64,
     pins: BTreeSet<usize>,
-    /// Track → (last access, access sequence, variant → present chunks).
-    tracks: BTreeMap<usize, (u64, u64, BTreeMap<usize, BTreeSet<u32>>)>,
+    tracks: BTreeMap<usize, ModelTrack>,
 }
 
 impl Model {
@@ -254,8 +256,8 @@ impl Harness {
             let id = self.ids[t];
             let m = self.model.tracks.get(&t);
             prop_assert_eq!(store.geometry(id).is_some(), m.is_some(), "track {}", t);
-            for v in 0..2 {
-                let f = store.existing_variant(id, VARIANTS[v], 0);
+            for (v, &variant) in VARIANTS.iter().enumerate() {
+                let f = store.existing_variant(id, variant, 0);
                 let want = m.and_then(|e| e.2.get(&v));
                 prop_assert_eq!(f.is_some(), want.is_some(), "file {} {}", t, v);
                 if let (Some(f), Some(want)) = (f, want) {
