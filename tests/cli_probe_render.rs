@@ -231,30 +231,77 @@ fn analyze_reports_loudness_and_render_masters_to_the_preset() {
     assert!(v["loudness_range_lu"].as_f64().unwrap_or(0.0) > 5.0);
     assert!(v["true_peak_dbtp"].as_f64().unwrap_or(0.0) > -2.0);
     assert_eq!(v["duration_seconds"], 40.0);
-    assert_eq!(v["estimate"]["integrated_lufs"], v["integrated_lufs"], "the demo is analysed whole");
+    assert_eq!(
+        v["estimate"]["integrated_lufs"], v["integrated_lufs"],
+        "the demo is analysed whole"
+    );
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let out = dir.path().join("loud.wav");
-    let o = hearth(&["render", fixture("vorbis.ogg").to_str().unwrap_or_default(), "-o", out.to_str().unwrap_or_default(), "--preset", "loudness"]);
+    let o = hearth(&[
+        "render",
+        fixture("vorbis.ogg").to_str().unwrap_or_default(),
+        "-o",
+        out.to_str().unwrap_or_default(),
+        "--preset",
+        "loudness",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = hearth(&["analyze", "--json", out.to_str().unwrap_or_default()]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"));
     let lufs = v["integrated_lufs"].as_f64().unwrap_or(0.0);
-    assert!((lufs + 18.0).abs() <= 0.5, "loudness preset rendered at {lufs} LUFS");
+    assert!(
+        (lufs + 18.0).abs() <= 0.5,
+        "loudness preset rendered at {lufs} LUFS"
+    );
     assert!(v["true_peak_dbtp"].as_f64().unwrap_or(0.0) <= -1.0);
 
     // Intensity 0 is the original, bit for bit.
     let plain = dir.path().join("plain.wav");
     let zero = dir.path().join("zero.wav");
     let f = fixture("flac16_44k.flac");
-    assert!(hearth(&["render", f.to_str().unwrap_or_default(), "-o", plain.to_str().unwrap_or_default()]).status.success());
-    let o = hearth(&["render", f.to_str().unwrap_or_default(), "-o", zero.to_str().unwrap_or_default(), "--preset", "punchy", "--intensity", "0"]);
+    assert!(
+        hearth(&[
+            "render",
+            f.to_str().unwrap_or_default(),
+            "-o",
+            plain.to_str().unwrap_or_default()
+        ])
+        .status
+        .success()
+    );
+    let o = hearth(&[
+        "render",
+        f.to_str().unwrap_or_default(),
+        "-o",
+        zero.to_str().unwrap_or_default(),
+        "--preset",
+        "punchy",
+        "--intensity",
+        "0",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_f32_wav(&plain).1, read_f32_wav(&zero).1);
 
-    let o = hearth(&["render", f.to_str().unwrap_or_default(), "-o", zero.to_str().unwrap_or_default(), "--preset", "nope"]);
+    let o = hearth(&[
+        "render",
+        f.to_str().unwrap_or_default(),
+        "-o",
+        zero.to_str().unwrap_or_default(),
+        "--preset",
+        "nope",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown preset"), "{}", stderr(&o));
-    let o = hearth(&["render", f.to_str().unwrap_or_default(), "-o", zero.to_str().unwrap_or_default(), "--preset", "warm", "--intensity", "1.5"]);
+    let o = hearth(&[
+        "render",
+        f.to_str().unwrap_or_default(),
+        "-o",
+        zero.to_str().unwrap_or_default(),
+        "--preset",
+        "warm",
+        "--intensity",
+        "1.5",
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }
