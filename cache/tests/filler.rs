@@ -1,0 +1,290 @@
+//! The filler, stepped by hand: priority order after a seek, decode-on-demand when the cache
+//! cannot be written, a warm restart that decodes nothing, and enhanced chunks that equal a
+//! front-to-back pass.
+
+mod common;
+
+use std::sync::Arc;
+
+use hearth_cache::filler::{
+    Demand, Filler, FillerConfig, FillerEvent, Interest, Origin, Priority, Step,
+};
+use hearth_cache::hot::{HotConfig, HotConsumer, hot_tier};
+use hearth_cache::{CacheConfig, Source, Variant, WarmStore, enhance};
+use hearth_dsp::{Chain, Preset};
+
+const RATE: u32 = 48_000;
+const CHUNK: u32 = 8192;
+
+fn setup(dir: &std::path::Path) -> (Filler, HotConsumer, Arc<WarmStore>) {
+    let store = Arc::new(WarmStore::open(CacheConfig::new(dir)));
+    let (producer, consumer) = hot_tier(HotConfig {
+        chunk_frames: CHUNK,
+        slots: 16,
+    });
+    let mut filler = Filler::new(
+        producer,
+        Arc::clone(&store),
+        FillerConfig {
+            engine_rate: RATE,
+            chunk_frames: CHUNK,
+        },
+    );
+    filler.set_entry(1, common::fixture("flac16_44k.flac"));
+    (filler, consumer, store)
+}
+
+/// Plays the renderer's part: takes every slot and hands it straight back.
+fn drain(consumer: &mut HotConsumer) -> Vec<(u32, Variant, Vec<f32>)> {
+    let mut got = Vec::new();
+    while let Some(slot) = consumer.receive() {
+        got.push((slot.key.index, slot.key.variant, slot.samples().to_vec()));
+        consumer
+            .give_back(slot)
+            .unwrap_or_else(|_| panic!("return queue full"));
+    }
+    got
+}
+
+#[test]
+fn after_a_seek_the_next_steps_serve_p0_then_p1_before_any_warming() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (mut filler, mut consumer, _store) = setup(dir.path());
+    filler.set_demand(Demand {
+        playing: Some(Interest { entry: 1, frame: 0 }),
+        warm_ahead: true,
+        ..Demand::default()
+    });
+    // Playback starts: the current and next chunks first, then warming.
+    assert!(matches!(
+        filler.step(),
+        Step::Served {
+            priority: Priority::P0,
+            index: 0,
+            ..
+        }
+    ));
+    assert!(matches!(
+        filler.step(),
+        Step::Served {
+            priority: Priority::P1,
+            index: 1,
+            ..
+        }
+    ));
+    assert!(matches!(
+        filler.step(),
+        Step::Warmed {
+            priority: Priority::P2,
+            ..
+        }
+    ));
+    // (The renderer holds chunks 0 and 1: nothing is handed back.)
+    // A seek to 1.5 s (chunk 8), mid-warm.
+    filler.set_demand(Demand {
+        generation: 1,
+        jump: Some(Interest {
+            entry: 1,
+            frame: 72_000,
+        }),
+        playing: Some(Interest {
+            entry: 1,
+            frame: 5000,
+        }),
+        warm_ahead: true,
+        ..Demand::default()
+    });
+    match filler.step() {
+        Step::Served {
+            priority: Priority::P0,
+            index: 8,
+            variants,
+            ..
+        } => {
+            assert_eq!(variants, vec![(Variant::Original, Origin::Produced)]);
+        }
+        other => panic!("expected P0 for chunk 8, got {other:?}"),
+    }
+    assert!(matches!(
+        filler.step(),
+        Step::Served {
+            priority: Priority::P1,
+            index: 9,
+            ..
+        }
+    ));
+    assert!(matches!(
+        filler.step(),
+        Step::Warmed {
+            priority: Priority::P2,
+            ..
+        }
+    ));
+    let slots = drain(&mut consumer);
+    assert_eq!(
+        slots.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![0, 1, 8, 9]
+    );
+}
+
+#[test]
+fn chunks_still_arrive_when_the_cache_cannot_be_written_and_it_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (mut filler, mut consumer, store) = setup(dir.path());
+    filler.set_demand(Demand {
+        playing: Some(Interest { entry: 1, frame: 0 }),
+        warm_ahead: true,
+        ..Demand::default()
+    });
+    filler.run_until_idle(3);
+    drain(&mut consumer);
+    // The directory turns read-only mid-fill; the next new file (a preset's variant) fails.
+    store.set_fail_writes(true);
+    let mut statuses = 0;
+    let mut served = 0;
+    for chunk in 2..8u64 {
+        filler.set_demand(Demand {
+            playing: Some(Interest {
+                entry: 1,
+                frame: chunk * u64::from(CHUNK),
+            }),
+            presets: vec![Preset::Gentle],
+            warm_ahead: true,
+            ..Demand::default()
+        });
+        for step in filler.run_until_idle(20) {
+            if let Step::Served { variants, .. } = step {
+                served += variants.len();
+            }
+        }
+        let got = drain(&mut consumer);
+        for variant in [Variant::Original, Variant::Enhanced(Preset::Gentle)] {
+            assert!(
+                got.iter()
+                    .any(|s| u64::from(s.0) == chunk && s.1 == variant),
+                "chunk {chunk} {variant} did not arrive"
+            );
+        }
+        assert!(
+            got.iter().all(|s| s.2.iter().any(|&x| x != 0.0)),
+            "silent slot"
+        );
+        if store.take_status_change().is_some() {
+            statuses += 1;
+        }
+    }
+    assert!(served >= 12);
+    assert_eq!(
+        statuses, 1,
+        "the degraded cache must be reported exactly once"
+    );
+    assert!(store.status().is_degraded());
+}
+
+#[test]
+fn a_warmed_track_plays_after_a_restart_without_decoding() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let first = {
+        let (mut filler, mut consumer, store) = setup(dir.path());
+        filler.set_demand(Demand {
+            presets: vec![Preset::Warm],
+            warm: vec![1],
+            ..Demand::default()
+        });
+        let steps = filler.run_until_idle(200);
+        assert!(steps.iter().any(|s| matches!(
+            s,
+            Step::Warmed {
+                priority: Priority::P4,
+                ..
+            }
+        )));
+        assert!(filler.take_events().iter().any(
+            |e| matches!(e, FillerEvent::CacheProgress { present, total, .. } if present == total)
+        ));
+        drain(&mut consumer);
+        store.flush_index().unwrap_or_else(|e| panic!("{e}"));
+        // Serve chunk 3 in both variants from this session for comparison.
+        filler.set_demand(Demand {
+            presets: vec![Preset::Warm],
+            jump: Some(Interest {
+                entry: 1,
+                frame: 3 * u64::from(CHUNK),
+            }),
+            ..Demand::default()
+        });
+        filler.run_until_idle(10);
+        drain(&mut consumer)
+    };
+    // A new process: everything comes from the warm tier.
+    let (mut filler, mut consumer, store) = setup(dir.path());
+    filler.set_demand(Demand {
+        presets: vec![Preset::Warm],
+        jump: Some(Interest {
+            entry: 1,
+            frame: 3 * u64::from(CHUNK),
+        }),
+        ..Demand::default()
+    });
+    let steps = filler.run_until_idle(10);
+    for s in &steps {
+        match s {
+            Step::Served { variants, .. } => {
+                assert!(variants.iter().all(|(_, o)| *o == Origin::Warm), "{s:?}")
+            }
+            other => panic!("a warmed track needed work: {other:?}"),
+        }
+    }
+    let second = drain(&mut consumer);
+    assert_eq!(first.len(), second.len());
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!((a.0, a.1), (b.0, b.1));
+        assert_eq!(a.2, b.2, "chunk {} {} differs after the restart", a.0, a.1);
+    }
+    assert!(store.stats().session.warm_hits >= 4);
+}
+
+#[test]
+fn enhanced_chunks_served_at_random_equal_a_front_to_back_pass() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (mut filler, mut consumer, _store) = setup(dir.path());
+    let preset = Preset::Punchy;
+    // Reference: the whole track streamed through the chain with the same analysis.
+    let mut source = Source::open(&common::fixture("flac16_44k.flac"), Some(RATE))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let analysis = enhance::analyse(&mut source, false).unwrap_or_else(|e| panic!("{e}"));
+    let calibration =
+        enhance::calibrate(&mut source, preset, &analysis).unwrap_or_else(|e| panic!("{e}"));
+    let mut chain = Chain::new(preset, &analysis, calibration, RATE);
+    let mut reference = Vec::new();
+    enhance::stream_enhanced(&mut source, &mut chain, |_, e, _| {
+        reference.extend_from_slice(e);
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    for (generation, chunk) in [7u64, 2, 10, 0, 5].into_iter().enumerate() {
+        filler.set_demand(Demand {
+            generation: generation as u64,
+            presets: vec![preset],
+            jump: Some(Interest {
+                entry: 1,
+                frame: chunk * u64::from(CHUNK) + 17,
+            }),
+            ..Demand::default()
+        });
+        filler.run_until_idle(50);
+        for (index, variant, samples) in drain(&mut consumer) {
+            if variant != Variant::Enhanced(preset) {
+                continue;
+            }
+            let start = index as usize * CHUNK as usize * 2;
+            let want = &reference[start..start + samples.len()];
+            let worst = samples
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst <= common::TOLERANCE, "chunk {index}: {worst:e}");
+        }
+    }
+}
