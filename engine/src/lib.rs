@@ -1,1 +1,5 @@
-//! hearth-engine
+//! hearth-engine: the real-time engine.
+//!
+//! (Work in progress: the renderer, control handle and events follow; `output` holds the sinks.)
+
+pub mod output;

@@ -1,0 +1,1 @@
+//! Output sinks (being written).
