@@ -660,6 +660,17 @@ impl WarmStore {
             .collect()
     }
 
+    /// Which chunks of one variant of a track are cached, when its file is open in this
+    /// process (a cache map for display). Runs on: the control thread.
+    pub fn presence(&self, track: TrackId, variant: Variant) -> Option<Vec<bool>> {
+        let inner = self.inner.lock();
+        inner
+            .open
+            .get(&(track, variant))
+            .filter(|f| !f.is_retired())
+            .map(|f| f.presence())
+    }
+
     /// Tracks in the index, most recently used first.
     pub fn tracks(&self) -> Vec<TrackId> {
         let inner = self.inner.lock();

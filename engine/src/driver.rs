@@ -1,0 +1,190 @@
+//! The filler's driver: turns what the control side and the renderer say into the filler's
+//! [`Demand`], steps the filler, and forwards what it reports.
+//!
+//! A real-time engine runs it on the filler thread ([`spawn`]); an offline engine steps it
+//! inline before each render call, which makes offline runs deterministic.
+//!
+//! Runs on: the filler thread (or the offline caller's thread).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use hearth_cache::filler::{Demand, Filler, FillerEvent, Interest, Step};
+
+use crate::shared::Shared;
+
+/// What the control side tells the filler.
+#[derive(Debug)]
+pub(crate) enum FillerMsg {
+    /// An entry and its file.
+    Entry { entry: u64, path: PathBuf },
+    /// An entry left the queue.
+    Remove { entry: u64 },
+    /// The queue order, the pending jump, what to warm.
+    Plan(Plan),
+    /// Test hook: stop or resume producing.
+    Stall(bool),
+    /// Leave the thread.
+    Shutdown,
+}
+
+/// The control side's view that the demand is computed from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Plan {
+    /// Playable entries in queue order.
+    pub order: Vec<u64>,
+    /// The pending jump: entry, frame, generation.
+    pub jump: Option<(u64, u64, u64)>,
+    /// Bumped on every jump.
+    pub generation: u64,
+    /// Warm the playing and next tracks whole.
+    pub warm_ahead: bool,
+    /// Entries to warm whole.
+    pub warm: Vec<u64>,
+}
+
+/// The filler and its inputs.
+pub(crate) struct Driver {
+    pub filler: Filler,
+    rx: Receiver<FillerMsg>,
+    shared: Arc<Shared>,
+    plan: Plan,
+    failed: HashSet<u64>,
+    events: Sender<FillerEvent>,
+}
+
+impl Driver {
+    pub fn new(
+        filler: Filler,
+        rx: Receiver<FillerMsg>,
+        shared: Arc<Shared>,
+        events: Sender<FillerEvent>,
+    ) -> Self {
+        Self {
+            filler,
+            rx,
+            shared,
+            plan: Plan::default(),
+            failed: HashSet::new(),
+            events,
+        }
+    }
+
+    /// Applies waiting messages; false once told to shut down.
+    pub fn poll(&mut self) -> bool {
+        while let Ok(msg) = self.rx.try_recv() {
+            if !self.apply(msg) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn apply(&mut self, msg: FillerMsg) -> bool {
+        match msg {
+            FillerMsg::Entry { entry, path } => self.filler.set_entry(entry, path),
+            FillerMsg::Remove { entry } => self.filler.remove_entry(entry),
+            FillerMsg::Plan(plan) => self.plan = plan,
+            FillerMsg::Stall(on) => self.filler.set_stalled(on),
+            FillerMsg::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Recomputes the demand from the plan and the renderer's telemetry.
+    pub fn update_demand(&mut self) {
+        let (entry, frame) = self.shared.position();
+        let playing = (entry != 0).then_some(Interest { entry, frame });
+        let done = self.shared.jump_done.load(Ordering::Acquire);
+        let jump = self
+            .plan
+            .jump
+            .filter(|&(_, _, generation)| generation > done)
+            .map(|(entry, frame, _)| Interest { entry, frame });
+        let anchor = playing.map(|p| p.entry).or(jump.map(|j| j.entry));
+        let next = anchor.and_then(|a| {
+            let order = &self.plan.order;
+            let i = order.iter().position(|&e| e == a)?;
+            order[i + 1..]
+                .iter()
+                .copied()
+                .find(|e| !self.failed.contains(e))
+        });
+        let mut presets = vec![self.shared.active_preset()];
+        let chosen = self.shared.preset();
+        if chosen != presets[0] {
+            presets.push(chosen);
+        }
+        let demand = Demand {
+            generation: self.plan.generation,
+            jump,
+            playing,
+            next,
+            presets,
+            warm_ahead: self.plan.warm_ahead,
+            warm: self.plan.warm.clone(),
+        };
+        if &demand != self.filler.demand() {
+            self.filler.set_demand(demand);
+        }
+    }
+
+    /// One filler step, with its events forwarded.
+    pub fn step(&mut self) -> Step {
+        let step = self.filler.step();
+        for e in self.filler.take_events() {
+            if let FillerEvent::TrackFailed { entry, .. } = &e {
+                self.failed.insert(*entry);
+            }
+            let _ = self.events.send(e);
+        }
+        step
+    }
+
+    /// Steps until every chunk the renderer needs is in a hot slot, or nothing more can be done
+    /// (offline mode: makes each render call see the filler as caught up).
+    pub fn catch_up(&mut self, max_steps: usize) {
+        for _ in 0..max_steps {
+            self.update_demand();
+            if self.filler.hot_satisfied() {
+                break;
+            }
+            if self.step() == Step::Idle {
+                break;
+            }
+        }
+    }
+}
+
+/// Runs the driver on its own thread until shutdown.
+pub(crate) fn spawn(mut driver: Driver) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("hearth-filler".into())
+        .spawn(move || {
+            loop {
+                if !driver.poll() {
+                    break;
+                }
+                driver.update_demand();
+                if driver.step() == Step::Idle {
+                    // Nothing to do: wait for news, or re-read the renderer's position soon (it
+                    // moves on its own, and the next chunk becomes needed).
+                    match driver.rx.recv_timeout(Duration::from_millis(4)) {
+                        Ok(msg) => {
+                            if !driver.apply(msg) {
+                                break;
+                            }
+                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            }
+            let _ = driver.filler.store().flush_index();
+        })
+}

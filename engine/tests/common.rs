@@ -1,0 +1,67 @@
+//! Helpers for the engine's offline tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use hearth_cache::Source;
+use hearth_engine::{Engine, EngineBuilder, Event, OfflineRenderer};
+
+pub const RATE: u32 = 48_000;
+pub const CHUNK: u32 = 8192;
+/// The renderer's crossfade (8 ms) in frames at 48 kHz.
+pub const XFADE: usize = 384;
+/// The transport ramp (10 ms) in frames at 48 kHz.
+pub const RAMP: usize = 480;
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets/fixtures")
+        .join(name)
+}
+
+pub fn asset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets")
+        .join(name)
+}
+
+/// An offline engine with its cache in `dir`.
+pub fn offline(dir: &Path, enhance: bool) -> (Engine, OfflineRenderer) {
+    EngineBuilder::new()
+        .rate(RATE)
+        .chunk_frames(CHUNK)
+        .cache_dir(dir)
+        .enhancement(enhance, hearth_dsp::Preset::Warm, 1.0)
+        .build_offline()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The whole track at the engine rate, as the pipeline decodes it.
+pub fn source(path: &Path) -> Vec<f32> {
+    let mut s = Source::open(path, Some(RATE)).unwrap_or_else(|e| panic!("{e}"));
+    let mut v = vec![0.0; s.frames() as usize * 2];
+    s.read(0, &mut v).unwrap_or_else(|e| panic!("{e}"));
+    v
+}
+
+/// Renders `frames` frames in buffers of `buffer` frames.
+pub fn render(r: &mut OfflineRenderer, frames: usize, buffer: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; frames * 2];
+    for b in out.chunks_mut(buffer * 2) {
+        r.render(b);
+    }
+    out
+}
+
+/// Events received so far.
+pub fn drain(rx: &crossbeam_channel::Receiver<Event>) -> Vec<Event> {
+    rx.try_iter().collect()
+}
+
+/// Largest absolute sample-to-sample step, per channel.
+pub fn max_step(x: &[f32]) -> f32 {
+    x.chunks_exact(2)
+        .zip(x.chunks_exact(2).skip(1))
+        .map(|(a, b)| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()))
+        .fold(0.0, f32::max)
+}

@@ -1,0 +1,282 @@
+//! The engine rendered offline, measured sample by sample: playback equals the source, a seek
+//! lands on its exact target after the crossfade, a toggle starts crossfading in the next
+//! call, gapless joins have no gap and no overlap, and a busy session adds no clicks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hearth_cache::{Source, enhance};
+use hearth_dsp::{Chain, Preset};
+use hearth_engine::Event;
+
+/// A track's enhanced variant, front to back.
+fn enhanced(path: &std::path::Path, preset: Preset) -> Vec<f32> {
+    let mut s = Source::open(path, Some(RATE)).unwrap_or_else(|e| panic!("{e}"));
+    let a = enhance::analyse(&mut s, false).unwrap_or_else(|e| panic!("{e}"));
+    let c = enhance::calibrate(&mut s, preset, &a).unwrap_or_else(|e| panic!("{e}"));
+    let mut chain = Chain::new(preset, &a, c, RATE);
+    let mut out = Vec::new();
+    enhance::stream_enhanced(&mut s, &mut chain, |_, e, _| {
+        out.extend_from_slice(e);
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+#[test]
+fn playback_is_the_source_sample_for_sample() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (engine, mut r) = offline(dir.path(), false);
+    let path = fixture("flac16_44k.flac");
+    let want = source(&path);
+    engine.enqueue(&path).unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    let got = render(&mut r, want.len() / 2 + 1000, 256);
+    // After the 10 ms fade-in, bit-exact; then silence after the end.
+    assert_eq!(&got[RAMP * 2..want.len()], &want[RAMP * 2..]);
+    assert!(got[want.len()..].iter().all(|&s| s == 0.0));
+    // The fade-in itself never overshoots the source.
+    assert!(
+        got[..RAMP * 2]
+            .iter()
+            .zip(&want)
+            .all(|(g, w)| g.abs() <= w.abs() + 1e-7)
+    );
+}
+
+#[test]
+fn a_seek_lands_on_its_exact_target_in_the_next_render_call() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (engine, mut r) = offline(dir.path(), false);
+    let path = fixture("wav16.wav");
+    let want = source(&path);
+    engine.enqueue(&path).unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    render(&mut r, 4096, 256);
+    for target in [60_000u64, 3_333, 41_234, 90_000] {
+        engine
+            .seek(Duration::from_secs_f64(target as f64 / f64::from(RATE)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = render(&mut r, 1024, 1024);
+        // Frame t: the source at exactly `target + t` once the crossfade is over.
+        let from = (target as usize + XFADE) * 2;
+        assert_eq!(
+            &out[XFADE * 2..],
+            &want[from..from + (1024 - XFADE) * 2],
+            "seek to {target}"
+        );
+        // And the crossfade itself already contains the target's audio.
+        assert!(
+            out[..XFADE * 2] != want[from - XFADE * 2..from],
+            "no crossfade?"
+        );
+    }
+}
+
+#[test]
+fn an_enhancement_toggle_starts_crossfading_in_the_next_call() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (engine, mut r) = offline(dir.path(), false);
+    let path = fixture("wav16.wav");
+    let want = source(&path);
+    engine.enqueue(&path).unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    let before = render(&mut r, 8192, 512);
+    assert_eq!(&before[RAMP * 2..], &want[RAMP * 2..8192 * 2]);
+    engine.set_enhancement(true);
+    let after = render(&mut r, 512, 512);
+    // The very first frame after the toggle already moves towards the enhanced variant ...
+    let first_diff = after
+        .chunks_exact(2)
+        .zip(want[8192 * 2..].chunks_exact(2))
+        .position(|(a, b)| a != b);
+    assert!(
+        first_diff.is_some_and(|i| i < 2),
+        "crossfade started at {first_diff:?}"
+    );
+    // ... and after the crossfade it is fully enhanced: no longer the original.
+    let late = &after[XFADE * 2..];
+    let orig = &want[(8192 + XFADE) * 2..(8192 + 512) * 2];
+    let diff: f32 = late
+        .iter()
+        .zip(orig)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / late.len() as f32;
+    assert!(
+        diff > 1e-3,
+        "enhanced output too close to the original ({diff})"
+    );
+}
+
+#[test]
+fn gapless_join_has_no_gap_and_no_overlap() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (engine, mut r) = offline(dir.path(), false);
+    let events = engine.events();
+    let a = fixture("flac16_44k.flac"); // 44.1 kHz FLAC, resampled
+    let b = fixture("wav24_48k.wav"); // 48 kHz 24-bit WAV
+    let (wa, wb) = (source(&a), source(&b));
+    engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    let total = (wa.len() + wb.len()) / 2;
+    let got = render(&mut r, total + 4096, 256);
+    let mut want = wa.clone();
+    want.extend_from_slice(&wb);
+    assert_eq!(
+        &got[RAMP * 2..total * 2],
+        &want[RAMP * 2..],
+        "the join is not sample-exact"
+    );
+    assert!(
+        got[total * 2..].iter().all(|&s| s == 0.0),
+        "audio after the queue ended"
+    );
+    let ev = drain(&events);
+    assert!(ev.iter().any(|e| matches!(e, Event::TrackEnded { .. })));
+    assert!(ev.iter().any(|e| matches!(e, Event::QueueEnded)));
+    let (miss, _, _) = engine.render_counters();
+    assert_eq!(miss, 0);
+}
+
+#[test]
+fn a_busy_session_adds_no_clicks() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (engine, mut r) = offline(dir.path(), true);
+    let a = asset("demo.flac");
+    let b = fixture("vorbis.ogg");
+    engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    // The largest step the material itself contains, in any variant the session can play.
+    let mut material = 0.0f32;
+    for p in [&a, &b] {
+        material = material.max(max_step(&source(p)));
+        for preset in [hearth_dsp::Preset::Warm, hearth_dsp::Preset::Punchy] {
+            material = material.max(max_step(&enhanced(p, preset)));
+        }
+    }
+    let mut out = Vec::new();
+    let mut push =
+        |r: &mut hearth_engine::OfflineRenderer, frames: usize| out.extend(render(r, frames, 256));
+    push(&mut r, 24_000);
+    engine
+        .seek(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    push(&mut r, 12_000);
+    engine.set_enhancement(false);
+    push(&mut r, 6_000);
+    engine.set_enhancement(true);
+    for i in 0..10 {
+        engine.set_intensity(i as f32 / 10.0);
+        push(&mut r, 1_000);
+    }
+    engine.set_preset(hearth_dsp::Preset::Punchy);
+    push(&mut r, 12_000);
+    engine.pause().unwrap_or_else(|e| panic!("{e}"));
+    push(&mut r, 4_800);
+    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    push(&mut r, 9_600);
+    engine
+        .seek(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    push(&mut r, 9_600);
+    engine.next().unwrap_or_else(|e| panic!("{e}"));
+    push(&mut r, 24_000);
+    let worst = max_step(&out);
+    eprintln!("largest step {worst}, material {material}");
+    assert!(
+        worst <= material + 0.02,
+        "largest step {worst} vs material {material}"
+    );
+    assert!(out.iter().all(|s| s.is_finite() && s.abs() <= 1.0));
+}
+
+fn write_sine(path: &std::path::Path, rate: u32, seconds: f32, freq: f32) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap_or_else(|e| panic!("{e}"));
+    let n = (rate as f32 * seconds) as usize;
+    for i in 0..n {
+        let t = i as f32 / rate as f32;
+        // A slow swell, starting and ending at zero so tracks join smoothly.
+        let env = (std::f32::consts::PI * i as f32 / n as f32).sin();
+        let s = 0.5 * env * (std::f32::consts::TAU * freq * t).sin();
+        w.write_sample(s).unwrap_or_else(|e| panic!("{e}"));
+        w.write_sample(-s).unwrap_or_else(|e| panic!("{e}"));
+    }
+    w.finalize().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The same session on smooth material (low sines), where any discontinuity the engine made
+/// would stand out by orders of magnitude: the largest step stays within the material's own
+/// (any variant) plus 0.01.
+#[test]
+fn seeks_toggles_sweeps_pauses_and_skips_are_click_free() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let a = dir.path().join("a.wav");
+    let b = dir.path().join("b.wav");
+    write_sine(&a, RATE, 6.0, 100.0);
+    write_sine(&b, 44_100, 4.0, 150.0);
+    let mut material = 0.0f32;
+    for p in [&a, &b] {
+        material = material.max(max_step(&source(p)));
+        for preset in [Preset::Warm, Preset::Punchy] {
+            material = material.max(max_step(&enhanced(p, preset)));
+        }
+    }
+    let (engine, mut r) = offline(&dir.path().join("cache"), true);
+    engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    let mut run =
+        |r: &mut hearth_engine::OfflineRenderer, frames: usize| out.extend(render(r, frames, 256));
+    run(&mut r, 48_000);
+    for (i, t) in [3.7f64, 1.2, 4.9, 2.2].iter().enumerate() {
+        engine
+            .seek(Duration::from_secs_f64(*t))
+            .unwrap_or_else(|e| panic!("{e}"));
+        run(&mut r, 2_000 + i * 777);
+    }
+    engine.set_enhancement(false);
+    run(&mut r, 3_000);
+    engine.set_enhancement(true);
+    for i in 0..=10 {
+        engine.set_intensity(1.0 - i as f32 / 10.0);
+        run(&mut r, 700);
+    }
+    engine.set_intensity(1.0);
+    engine.set_preset(Preset::Punchy);
+    run(&mut r, 6_000);
+    engine.pause().unwrap_or_else(|e| panic!("{e}"));
+    run(&mut r, 3_000);
+    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    run(&mut r, 6_000);
+    engine.set_volume(0.5);
+    run(&mut r, 3_000);
+    engine.next().unwrap_or_else(|e| panic!("{e}"));
+    run(&mut r, 20_000);
+    engine
+        .seek(Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    run(&mut r, 10_000);
+    let worst = max_step(&out);
+    eprintln!("largest step {worst}, material {material}");
+    assert!(
+        worst <= material + 0.01,
+        "largest step {worst} vs material {material}"
+    );
+    assert!(
+        out.iter().map(|s| s.abs()).fold(0.0, f32::max) > 0.2,
+        "the session was silent"
+    );
+}
