@@ -1,0 +1,759 @@
+//! The cpal device sink: negotiation, the data and error callbacks, device listing.
+//!
+//! **Negotiation** (control thread, before the engine is built, because the engine rate is the
+//! device rate): the default host's default output device, or the first whose name or id
+//! matches (case-insensitive, exact before substring). Among the device's PCM configurations:
+//! the requested rate if supported, else the device's default rate unless that is unusual for
+//! music (then 48 kHz, then 44.1 kHz); 2 channels if possible, else the fewest above 2, else
+//! mono; the highest-resolution sample format (floats first); the requested buffer size
+//! clamped into the supported range, else the backend's default.
+//!
+//! **Data callback** (cpal's audio thread, e.g. "cpal_alsa_out"): renders stereo `f32` into a
+//! scratch buffer allocated up front (in pieces if the device asks for more than it holds),
+//! maps to the device channels and converts to the device format (`convert.rs`), and records
+//! the render time. It detects late callbacks from the stream timestamps: once the stream has
+//! settled (8 on-time callbacks in a row, which skips the start-up burst and pause of servers
+//! like PulseAudio), a callback more than 1.5 buffer durations after the previous one means the
+//! device has likely played silence. Built with `build_output_stream_raw` so every sample format
+//! is handled without the typed builder's `expect`. No allocation, lock, log or channel send:
+//! only atomics (checked by `assert_no_alloc` in debug builds when the binary installs its
+//! allocator).
+//!
+//! **Error callback** (also cpal's thread, but not the real-time path): `Xrun` is counted and
+//! sent as [`OutputNotice::Xrun`]; `DeviceNotAvailable`, `StreamInvalidated`, `HostUnavailable`
+//! and `BackendError` become one [`OutputNotice::Lost`]; `DeviceChanged` (the backend followed
+//! a new default device) becomes [`OutputNotice::Changed`]. The engine reacts on its own thread.
+//!
+//! **Stop** (control thread): the stream is dropped on a helper thread, because a backend whose
+//! server died may block in teardown; the source comes back through the slot's channel when
+//! cpal drops the data closure (on ALSA when the worker thread exits). `stop` waits at most
+//! [`STOP_TIMEOUT`] and never hangs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{
+    BufferSize, Data, ErrorKind, OutputCallbackInfo, SampleFormat, StreamConfig,
+    SupportedBufferSize, SupportedStreamConfig, SupportedStreamConfigRange,
+};
+use crossbeam_channel::Sender;
+
+use super::convert::{DeviceSample, Dither, write_frames};
+use super::source::{RenderSource, SlotHandle, SourceSlot};
+use super::stats::{CallbackMeter, OutputStats};
+use super::{OutputError, OutputNotice};
+
+/// Stereo frames rendered per piece: more than any device asks for in one callback in
+/// practice (16384 frames = 341 ms at 48 kHz); larger callbacks are rendered in pieces.
+pub(crate) const SCRATCH_FRAMES: usize = 16_384;
+/// How long `stop` waits for the source to come back from cpal.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// On-time callbacks in a row before late callbacks count as underruns.
+const ARM_AFTER: u32 = 8;
+/// Rates music is normally played at; a default outside these (8 kHz, 384 kHz...) is passed
+/// over for 48/44.1 kHz when the device offers them.
+const USUAL_RATES: [u32; 6] = [44_100, 48_000, 88_200, 96_000, 176_400, 192_000];
+/// Sample formats from most to least preferred: floats (no conversion loss), then integer
+/// formats by resolution, signed before unsigned.
+const FORMAT_PREFERENCE: [SampleFormat; 12] = [
+    SampleFormat::F32,
+    SampleFormat::F64,
+    SampleFormat::I32,
+    SampleFormat::I24,
+    SampleFormat::I64,
+    SampleFormat::U32,
+    SampleFormat::U24,
+    SampleFormat::U64,
+    SampleFormat::I16,
+    SampleFormat::U16,
+    SampleFormat::I8,
+    SampleFormat::U8,
+];
+
+fn backend(context: &str, e: impl std::fmt::Display) -> OutputError {
+    OutputError::Backend(format!("{context}: {e}"))
+}
+
+/// A device chosen and configured, not yet opened.
+#[derive(Clone)]
+pub(crate) struct DeviceChoice {
+    pub(crate) device: cpal::Device,
+    pub(crate) name: String,
+    pub(crate) config: StreamConfig,
+    pub(crate) format: SampleFormat,
+}
+
+impl std::fmt::Debug for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceChoice")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of choosing among a device's configurations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Chosen {
+    pub(crate) channels: u16,
+    pub(crate) rate: u32,
+    pub(crate) format: SampleFormat,
+    pub(crate) buffer: BufferSize,
+}
+
+/// The device's display name: its description's name, else its id.
+fn device_name(device: &cpal::Device) -> String {
+    match device.description() {
+        Ok(d) => d.name().to_owned(),
+        Err(_) => device_id(device),
+    }
+}
+
+/// The device's backend id without the host prefix (ALSA: the PCM name, e.g. "default").
+fn device_id(device: &cpal::Device) -> String {
+    device.id().map(|id| id.id().to_owned()).unwrap_or_default()
+}
+
+/// Finds the output device whose name or id matches `wanted`: case-insensitive exact match
+/// first, then substring.
+///
+/// Runs on: control thread.
+fn find_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, OutputError> {
+    let mut devices: Vec<cpal::Device> = host
+        .output_devices()
+        .map_err(|e| backend("listing output devices", e))?
+        .collect();
+    if let Some(default) = host.default_output_device() {
+        if !devices.contains(&default) {
+            devices.insert(0, default);
+        }
+    }
+    let wanted_lc = wanted.to_lowercase();
+    let keys: Vec<(String, String)> = devices
+        .iter()
+        .map(|d| (device_name(d).to_lowercase(), device_id(d).to_lowercase()))
+        .collect();
+    let exact = keys
+        .iter()
+        .position(|(name, id)| *name == wanted_lc || *id == wanted_lc);
+    let found = exact.or_else(|| {
+        keys.iter()
+            .position(|(name, id)| name.contains(&wanted_lc) || id.contains(&wanted_lc))
+    });
+    match found {
+        Some(i) => Ok(devices.swap_remove(i)),
+        None => Err(OutputError::DeviceNotFound {
+            name: wanted.to_owned(),
+            available: devices.iter().map(device_name).collect(),
+        }),
+    }
+}
+
+/// Opens nothing: picks the device and its configuration.
+///
+/// Runs on: control thread (may take tens of ms: the backend probes the device).
+pub(crate) fn negotiate(
+    name: Option<&str>,
+    rate: Option<u32>,
+    buffer_frames: Option<u32>,
+) -> Result<DeviceChoice, OutputError> {
+    let host = cpal::default_host();
+    let device = match name {
+        None => host.default_output_device().ok_or(OutputError::NoDevice)?,
+        Some(wanted) => find_device(&host, wanted)?,
+    };
+    let display = device_name(&device);
+    let configs: Vec<SupportedStreamConfigRange> = device
+        .supported_output_configs()
+        .map_err(|e| backend(&format!("reading the configurations of {display:?}"), e))?
+        .collect();
+    let default = device.default_output_config().ok();
+    let chosen =
+        choose_config(&configs, default.as_ref(), rate, buffer_frames).map_err(|what| {
+            OutputError::Unsupported {
+                device: display.clone(),
+                what,
+            }
+        })?;
+    Ok(DeviceChoice {
+        device,
+        name: display,
+        config: StreamConfig {
+            channels: chosen.channels,
+            sample_rate: chosen.rate,
+            buffer_size: chosen.buffer,
+        },
+        format: chosen.format,
+    })
+}
+
+/// Chooses rate, channels, format and buffer size among `configs` (see the module docs).
+/// Pure, so it can be tested without a device.
+pub(crate) fn choose_config(
+    configs: &[SupportedStreamConfigRange],
+    default: Option<&SupportedStreamConfig>,
+    rate: Option<u32>,
+    buffer_frames: Option<u32>,
+) -> Result<Chosen, String> {
+    let usable: Vec<&SupportedStreamConfigRange> = configs
+        .iter()
+        .filter(|c| c.channels() > 0 && FORMAT_PREFERENCE.contains(&c.sample_format()))
+        .collect();
+    if usable.is_empty() {
+        return Err("any PCM output configuration".to_owned());
+    }
+    let supports = |r: u32| usable.iter().any(|c| c.contains_rate(r));
+    let default_rate = default.map(SupportedStreamConfig::sample_rate);
+    let rate = rate
+        .filter(|&r| supports(r))
+        .or_else(|| default_rate.filter(|r| USUAL_RATES.contains(r) && supports(*r)))
+        .or_else(|| [48_000, 44_100].into_iter().find(|&r| supports(r)))
+        .or_else(|| default_rate.filter(|&r| supports(r)))
+        // Nothing usual: the supported rate nearest 48 kHz.
+        .or_else(|| {
+            usable
+                .iter()
+                .map(|c| 48_000u32.clamp(c.min_sample_rate(), c.max_sample_rate()))
+                .min_by_key(|r| r.abs_diff(48_000))
+        })
+        .ok_or_else(|| "any sample rate".to_owned())?;
+    let at_rate: Vec<&&SupportedStreamConfigRange> =
+        usable.iter().filter(|c| c.contains_rate(rate)).collect();
+    // 2 channels; else the fewest above 2 (L/R on the first two); else mono.
+    let channels = at_rate
+        .iter()
+        .map(|c| c.channels())
+        .min_by_key(|&ch| match ch {
+            2 => (0, 0),
+            ch if ch > 2 => (1, ch),
+            ch => (2, u16::MAX - ch),
+        })
+        .ok_or_else(|| format!("{rate} Hz"))?;
+    let (config, _) = at_rate
+        .iter()
+        .filter(|c| c.channels() == channels)
+        .filter_map(|c| {
+            let rank = FORMAT_PREFERENCE
+                .iter()
+                .position(|&f| f == c.sample_format())?;
+            Some((**c, rank))
+        })
+        .min_by_key(|&(_, rank)| rank)
+        .ok_or_else(|| format!("a sample format at {rate} Hz, {channels} channels"))?;
+    let buffer = match (buffer_frames, config.buffer_size()) {
+        (None, _) => BufferSize::Default,
+        (Some(want), SupportedBufferSize::Range { min, max }) => {
+            BufferSize::Fixed(want.clamp((*min).max(1), (*max).max(1)))
+        }
+        (Some(want), SupportedBufferSize::Unknown) => BufferSize::Fixed(want.max(1)),
+    };
+    Ok(Chosen {
+        channels,
+        rate,
+        format: config.sample_format(),
+        buffer,
+    })
+}
+
+/// Detects callbacks that come too late, from their stream timestamps.
+#[derive(Debug, Default)]
+pub(crate) struct LateDetector {
+    prev_ns: Option<u64>,
+    prev_frames: u32,
+    streak: u32,
+    armed: bool,
+}
+
+impl LateDetector {
+    /// Observes a callback at `now_ns` (stream time) for `frames` frames. Returns true if it
+    /// counts as an underrun: the gap since the previous callback exceeds 1.5× that callback's
+    /// duration, the stream had settled, and the backend did not already report an xrun for it.
+    ///
+    /// Runs on: the audio thread (integer arithmetic only).
+    pub(crate) fn observe(
+        &mut self,
+        now_ns: u64,
+        frames: u32,
+        rate: u32,
+        xrun_reported: bool,
+    ) -> bool {
+        let late = self.prev_ns.is_some_and(|prev| {
+            let gap = u128::from(now_ns.saturating_sub(prev));
+            let expected = u128::from(self.prev_frames) * 1_000_000_000 / u128::from(rate.max(1));
+            gap * 2 > expected * 3
+        });
+        self.prev_ns = Some(now_ns);
+        self.prev_frames = frames;
+        if late {
+            self.streak = 0;
+            return self.armed && !xrun_reported;
+        }
+        self.streak = self.streak.saturating_add(1);
+        if self.streak >= ARM_AFTER {
+            self.armed = true;
+        }
+        false
+    }
+}
+
+/// Everything the data callback owns.
+struct DeviceCallback {
+    slot: SourceSlot,
+    /// Stereo scratch, `SCRATCH_FRAMES * 2` samples, allocated before the stream starts.
+    scratch: Box<[f32]>,
+    channels: usize,
+    rate: u32,
+    dither: Dither,
+    meter: CallbackMeter,
+    late: LateDetector,
+    /// Set by the error callback on an xrun, so the late callback it causes counts once.
+    xrun_flag: Arc<AtomicBool>,
+}
+
+impl DeviceCallback {
+    /// The data callback body.
+    ///
+    /// Runs on: cpal's audio thread. No allocation, lock, log or system call but the clock.
+    fn process(&mut self, data: &mut Data, info: &OutputCallbackInfo) {
+        let started = Instant::now();
+        let frames = data.len() / self.channels;
+        match data.sample_format() {
+            SampleFormat::F32 => self.fill_as::<f32>(data),
+            SampleFormat::F64 => self.fill_as::<f64>(data),
+            SampleFormat::I8 => self.fill_as::<i8>(data),
+            SampleFormat::I16 => self.fill_as::<i16>(data),
+            SampleFormat::I24 => self.fill_as::<cpal::I24>(data),
+            SampleFormat::I32 => self.fill_as::<i32>(data),
+            SampleFormat::I64 => self.fill_as::<i64>(data),
+            SampleFormat::U8 => self.fill_as::<u8>(data),
+            SampleFormat::U16 => self.fill_as::<u16>(data),
+            SampleFormat::U24 => self.fill_as::<cpal::U24>(data),
+            SampleFormat::U32 => self.fill_as::<u32>(data),
+            SampleFormat::U64 => self.fill_as::<u64>(data),
+            // Never negotiated (DSD is not PCM); cpal pre-fills the buffer with silence.
+            _ => {}
+        }
+        let render_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let frames = u32::try_from(frames).unwrap_or(u32::MAX);
+        let now_ns = u64::try_from(info.timestamp().callback.as_nanos()).unwrap_or(u64::MAX);
+        let xrun = self.xrun_flag.load(Ordering::Relaxed);
+        if xrun {
+            self.xrun_flag.store(false, Ordering::Relaxed);
+        }
+        if self.late.observe(now_ns, frames, self.rate, xrun) {
+            self.meter.stats().add_late_callback();
+        }
+        self.meter.record(render_ns, frames);
+    }
+
+    /// Renders into the scratch buffer piece by piece and converts into the device buffer.
+    fn fill_as<T: DeviceSample + cpal::SizedSample>(&mut self, data: &mut Data) {
+        let Some(out) = data.as_slice_mut::<T>() else {
+            return;
+        };
+        let channels = self.channels;
+        for piece in out.chunks_mut(SCRATCH_FRAMES * channels) {
+            let frames = piece.len() / channels;
+            if frames == 0 {
+                break; // a trailing partial frame: left as cpal's silence
+            }
+            let stereo = &mut self.scratch[..frames * 2];
+            self.slot.render(stereo);
+            write_frames(stereo, piece, channels, &mut self.dither);
+        }
+    }
+}
+
+/// Everything the error callback owns.
+struct ErrorHandler {
+    notices: Sender<OutputNotice>,
+    stats: Arc<OutputStats>,
+    xrun_flag: Arc<AtomicBool>,
+    lost_sent: bool,
+    device: String,
+}
+
+impl ErrorHandler {
+    /// Runs on: cpal's thread, outside the data callback (sending and logging are fine).
+    fn handle(&mut self, e: cpal::Error) {
+        match e.kind() {
+            ErrorKind::Xrun => {
+                self.stats.add_xrun();
+                self.xrun_flag.store(true, Ordering::Relaxed);
+                let _ = self.notices.try_send(OutputNotice::Xrun);
+            }
+            ErrorKind::DeviceNotAvailable
+            | ErrorKind::StreamInvalidated
+            | ErrorKind::HostUnavailable
+            | ErrorKind::BackendError => {
+                // One notice per stream: the engine replaces the whole output anyway, and some
+                // backends repeat the error on every poll.
+                if !self.lost_sent {
+                    self.lost_sent = true;
+                    tracing::warn!(device = %self.device, error = %e, "output device lost");
+                    let _ = self.notices.try_send(OutputNotice::Lost {
+                        reason: format!("{}: {e}", self.device),
+                    });
+                }
+            }
+            ErrorKind::DeviceChanged => {
+                let name = cpal::default_host()
+                    .default_output_device()
+                    .map(|d| device_name(&d))
+                    .unwrap_or_else(|| "default".to_owned());
+                tracing::info!(device = %name, "output rerouted to a new default device");
+                let _ = self.notices.try_send(OutputNotice::Changed { name });
+            }
+            _ => tracing::warn!(device = %self.device, error = %e, "output stream error"),
+        }
+    }
+}
+
+/// A running device stream.
+pub(crate) struct DeviceOutput {
+    stream: cpal::Stream,
+    handle: SlotHandle,
+    /// Frames per callback as the backend reports it after opening.
+    pub(crate) buffer_frames: Option<u32>,
+}
+
+impl std::fmt::Debug for DeviceOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceOutput")
+            .field("buffer_frames", &self.buffer_frames)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds (does not start) a stream for `choice` with `config`; the source is not in it yet.
+fn build(
+    choice: &DeviceChoice,
+    config: StreamConfig,
+    stats: &Arc<OutputStats>,
+    notices: &Sender<OutputNotice>,
+) -> Result<(cpal::Stream, SlotHandle), cpal::Error> {
+    let (slot, handle) = super::source::slot(notices.clone());
+    let xrun_flag = Arc::new(AtomicBool::new(false));
+    let mut callback = DeviceCallback {
+        slot,
+        scratch: vec![0.0; SCRATCH_FRAMES * 2].into_boxed_slice(),
+        channels: usize::from(config.channels.max(1)),
+        rate: config.sample_rate,
+        dither: Dither::default(),
+        meter: CallbackMeter::new(Arc::clone(stats), config.sample_rate),
+        late: LateDetector::default(),
+        xrun_flag: Arc::clone(&xrun_flag),
+    };
+    let mut errors = ErrorHandler {
+        notices: notices.clone(),
+        stats: Arc::clone(stats),
+        xrun_flag,
+        lost_sent: false,
+        device: choice.name.clone(),
+    };
+    let stream = choice.device.build_output_stream_raw(
+        config,
+        choice.format,
+        move |data: &mut Data, info: &OutputCallbackInfo| {
+            #[cfg(debug_assertions)]
+            assert_no_alloc::assert_no_alloc(|| callback.process(data, info));
+            #[cfg(not(debug_assertions))]
+            callback.process(data, info);
+        },
+        move |e| errors.handle(e),
+        None,
+    )?;
+    Ok((stream, handle))
+}
+
+impl DeviceOutput {
+    /// Opens and starts the stream, then hands it the source. On failure the source comes back
+    /// with the error (it is only delivered once the stream plays).
+    ///
+    /// Runs on: control thread.
+    pub(crate) fn start(
+        choice: &DeviceChoice,
+        source: Box<dyn RenderSource>,
+        stats: &Arc<OutputStats>,
+        notices: &Sender<OutputNotice>,
+    ) -> Result<DeviceOutput, (OutputError, Box<dyn RenderSource>)> {
+        let built = match build(choice, choice.config, stats, notices) {
+            // Some backends report a buffer range they then refuse: fall back to the default.
+            Err(e)
+                if matches!(choice.config.buffer_size, BufferSize::Fixed(_))
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::UnsupportedConfig | ErrorKind::InvalidInput
+                    ) =>
+            {
+                tracing::warn!(error = %e, "buffer size refused; using the device default");
+                let config = StreamConfig {
+                    buffer_size: BufferSize::Default,
+                    ..choice.config
+                };
+                build(choice, config, stats, notices)
+            }
+            other => other,
+        };
+        let (stream, mut handle) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                let what = format!("opening {:?}", choice.name);
+                return Err((backend(&what, e), source));
+            }
+        };
+        if let Err(e) = stream.play() {
+            drop(stream);
+            return Err((backend(&format!("starting {:?}", choice.name), e), source));
+        }
+        let buffer_frames = stream.buffer_size().ok();
+        if let Err(source) = handle.deliver(source) {
+            drop(stream);
+            return Err((backend("handing over the source", "ring full"), source));
+        }
+        Ok(DeviceOutput {
+            stream,
+            handle,
+            buffer_frames,
+        })
+    }
+
+    /// Ends the stream and returns the source, waiting at most [`STOP_TIMEOUT`].
+    ///
+    /// Runs on: control thread. The stream is dropped on a helper thread: on ALSA the drop
+    /// joins cpal's worker, which a dead sound server could keep waiting.
+    pub(crate) fn stop(self) -> Option<Box<dyn RenderSource>> {
+        let DeviceOutput { stream, handle, .. } = self;
+        // If the thread cannot be spawned, the closure (and the stream in it) is dropped here.
+        let _ = std::thread::Builder::new()
+            .name("hearth-stream-stop".to_owned())
+            .spawn(move || drop(stream));
+        let source = handle.take_back(STOP_TIMEOUT);
+        if source.is_none() {
+            tracing::error!("the audio stream did not give the renderer back in time");
+        }
+        source
+    }
+}
+
+/// One configuration range a device supports, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportedConfig {
+    /// Channel count.
+    pub channels: u16,
+    /// Lowest supported rate, Hz.
+    pub min_rate: u32,
+    /// Highest supported rate, Hz.
+    pub max_rate: u32,
+    /// Sample format ("f32", "i16", ...).
+    pub sample_format: String,
+    /// Supported frames per callback (min, max), if the backend knows.
+    pub buffer_frames: Option<(u32, u32)>,
+}
+
+/// An output device and what it supports, for `hearth devices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceDescription {
+    /// Display name (what `OutputSpec::Device { name }` matches first).
+    pub name: String,
+    /// Backend id (ALSA: the PCM name); also matched by `OutputSpec::Device { name }`.
+    pub id: String,
+    /// Whether this is the host's default output device.
+    pub is_default: bool,
+    /// Supported configuration ranges (empty if they could not be read: see `error`).
+    pub configs: Vec<SupportedConfig>,
+    /// The configuration the device prefers, if it says.
+    pub default_config: Option<SupportedConfig>,
+    /// Why the configurations could not be read (device busy, gone...).
+    pub error: Option<String>,
+}
+
+fn describe_range(c: &SupportedStreamConfigRange) -> SupportedConfig {
+    SupportedConfig {
+        channels: c.channels(),
+        min_rate: c.min_sample_rate(),
+        max_rate: c.max_sample_rate(),
+        sample_format: c.sample_format().to_string(),
+        buffer_frames: match c.buffer_size() {
+            SupportedBufferSize::Range { min, max } => Some((*min, *max)),
+            SupportedBufferSize::Unknown => None,
+        },
+    }
+}
+
+/// Lists the default host's output devices (the default device first) with their supported
+/// configurations.
+///
+/// Runs on: control thread. Slow-ish: the backend opens each device to probe it.
+pub fn list_devices() -> Result<Vec<DeviceDescription>, OutputError> {
+    let host = cpal::default_host();
+    let default = host.default_output_device();
+    let mut devices: Vec<cpal::Device> = host
+        .output_devices()
+        .map_err(|e| backend("listing output devices", e))?
+        .collect();
+    if let Some(default) = &default {
+        match devices.iter().position(|d| d == default) {
+            Some(i) => {
+                let d = devices.remove(i);
+                devices.insert(0, d);
+            }
+            None => devices.insert(0, default.clone()),
+        }
+    }
+    Ok(devices
+        .iter()
+        .map(|device| {
+            let (configs, error) = match device.supported_output_configs() {
+                Ok(configs) => (configs.map(|c| describe_range(&c)).collect(), None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
+            let default_config = device
+                .default_output_config()
+                .ok()
+                .map(|c| SupportedConfig {
+                    channels: c.channels(),
+                    min_rate: c.sample_rate(),
+                    max_rate: c.sample_rate(),
+                    sample_format: c.sample_format().to_string(),
+                    buffer_frames: match c.buffer_size() {
+                        SupportedBufferSize::Range { min, max } => Some((*min, *max)),
+                        SupportedBufferSize::Unknown => None,
+                    },
+                });
+            DeviceDescription {
+                name: device_name(device),
+                id: device_id(device),
+                is_default: default.as_ref() == Some(device),
+                configs,
+                default_config,
+                error,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(ch: u16, min: u32, max: u32, f: SampleFormat) -> SupportedStreamConfigRange {
+        SupportedStreamConfigRange::new(
+            ch,
+            min,
+            max,
+            SupportedBufferSize::Range { min: 64, max: 4096 },
+            f,
+        )
+    }
+
+    fn pick(
+        configs: &[SupportedStreamConfigRange],
+        default_rate: Option<u32>,
+        rate: Option<u32>,
+        buf: Option<u32>,
+    ) -> Chosen {
+        let default = default_rate.map(|r| {
+            SupportedStreamConfig::new(2, r, SupportedBufferSize::Unknown, SampleFormat::F32)
+        });
+        choose_config(configs, default.as_ref(), rate, buf)
+            .unwrap_or_else(|e| panic!("no config: {e}"))
+    }
+
+    #[test]
+    fn prefers_requested_rate_then_usual_default_then_48k() {
+        let c = [range(2, 8_000, 192_000, SampleFormat::F32)];
+        assert_eq!(pick(&c, Some(44_100), Some(96_000), None).rate, 96_000);
+        assert_eq!(pick(&c, Some(44_100), None, None).rate, 44_100);
+        // An odd default (8 kHz) is passed over for 48 kHz.
+        assert_eq!(pick(&c, Some(8_000), None, None).rate, 48_000);
+        // A requested rate the device lacks falls back to the default.
+        let c = [range(2, 44_100, 44_100, SampleFormat::F32)];
+        assert_eq!(pick(&c, Some(44_100), Some(48_000), None).rate, 44_100);
+        // Only an odd rate: take it.
+        let c = [range(2, 22_050, 22_050, SampleFormat::I16)];
+        assert_eq!(pick(&c, None, None, None).rate, 22_050);
+    }
+
+    #[test]
+    fn prefers_stereo_then_fewest_above_two_then_mono() {
+        let f = SampleFormat::F32;
+        let c = [
+            range(1, 48_000, 48_000, f),
+            range(2, 48_000, 48_000, f),
+            range(6, 48_000, 48_000, f),
+        ];
+        assert_eq!(pick(&c, None, None, None).channels, 2);
+        let c = [
+            range(1, 48_000, 48_000, f),
+            range(8, 48_000, 48_000, f),
+            range(4, 48_000, 48_000, f),
+        ];
+        assert_eq!(pick(&c, None, None, None).channels, 4);
+        let c = [range(1, 48_000, 48_000, f)];
+        assert_eq!(pick(&c, None, None, None).channels, 1);
+    }
+
+    #[test]
+    fn prefers_float_then_resolution_and_skips_dsd() {
+        let c = [
+            range(2, 48_000, 48_000, SampleFormat::I16),
+            range(2, 48_000, 48_000, SampleFormat::I32),
+            range(2, 48_000, 48_000, SampleFormat::U8),
+        ];
+        assert_eq!(pick(&c, None, None, None).format, SampleFormat::I32);
+        let c = [
+            range(2, 48_000, 48_000, SampleFormat::I16),
+            range(2, 48_000, 48_000, SampleFormat::F32),
+        ];
+        assert_eq!(pick(&c, None, None, None).format, SampleFormat::F32);
+        let c = [range(2, 48_000, 48_000, SampleFormat::DsdU8)];
+        assert!(choose_config(&c, None, None, None).is_err());
+    }
+
+    #[test]
+    fn clamps_the_buffer_size_into_the_supported_range() {
+        let c = [range(2, 48_000, 48_000, SampleFormat::F32)];
+        assert_eq!(pick(&c, None, None, None).buffer, BufferSize::Default);
+        assert_eq!(
+            pick(&c, None, None, Some(512)).buffer,
+            BufferSize::Fixed(512)
+        );
+        assert_eq!(pick(&c, None, None, Some(16)).buffer, BufferSize::Fixed(64));
+        assert_eq!(
+            pick(&c, None, None, Some(100_000)).buffer,
+            BufferSize::Fixed(4096)
+        );
+    }
+
+    #[test]
+    fn late_callbacks_count_only_after_the_stream_settles() {
+        const P: u64 = 10_666_667; // 512 frames at 48 kHz
+        let mut d = LateDetector::default();
+        let mut t = 0;
+        let mut late = 0;
+        // Start-up: three callbacks at once, then a 1 s pause: not counted.
+        for _ in 0..3 {
+            late += u32::from(d.observe(t, 512, 48_000, false));
+        }
+        t += 1_000_000_000;
+        late += u32::from(d.observe(t, 512, 48_000, false));
+        // Steady pacing with jitter under 1.5 periods.
+        for i in 0..20 {
+            t += P + (i % 3) * 2_000_000;
+            late += u32::from(d.observe(t, 512, 48_000, false));
+        }
+        assert_eq!(late, 0);
+        // One callback 2 periods late: counted.
+        t += 2 * P;
+        assert!(d.observe(t, 512, 48_000, false));
+        // Late, but the backend already reported the xrun: not counted twice.
+        t += 3 * P;
+        assert!(!d.observe(t, 512, 48_000, true));
+        t += P;
+        assert!(!d.observe(t, 512, 48_000, false));
+    }
+}
