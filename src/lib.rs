@@ -3,6 +3,11 @@
 //! This facade re-exports the public API of the workspace crates; applications (the `hearth`
 //! binary among them) depend on this crate alone.
 //!
+//! * [`Engine`] is the player: a control handle usable from any thread (`load`, `enqueue`,
+//!   `play`, `seek`, `set_enhancement`, `set_preset`, …) and a stream of [`Event`]s. Build it
+//!   with [`Engine::builder`] for a device, the null sink or a WAV recorder
+//!   ([`output::OutputSpec`]), or offline ([`OfflineRenderer`]).
+//!
 //! * [`Source`] turns an audio file into engine-rate stereo `f32` frames with exact random
 //!   access; [`probe`] describes a file without decoding it.
 //! * [`enhance`] analyses a track and renders its enhanced (mastered) variant with a
@@ -14,6 +19,20 @@ pub use hearth_cache::{
     SourceError, SourceInfo, Tags, TrackId, Variant, probe,
 };
 pub use hearth_dsp::{Chain, ChainParams, Preset, TrackAnalysis, UnknownPreset, intensity};
+pub use hearth_engine::Engine;
+pub use hearth_engine::{
+    EngineBuilder, EngineConfig, EngineError, EntryId, EntryStatus, Event, OfflineRenderer,
+    QueueEntry, Renderer, TrackMeta, Transport, output,
+};
+
+/// The cache: configuration, statistics and maintenance.
+pub mod cache {
+    pub use hearth_cache::filler::{FillerConfig, WarmProgress, warm_track};
+    pub use hearth_cache::{
+        CacheConfig, CacheStats, CleanReport, CounterSnapshot, StoreStatus, VerifyReport,
+        WarmStore, fingerprint::Fingerprint,
+    };
+}
 
 /// Helpers around time and frame counts.
 pub mod time {

@@ -215,7 +215,14 @@ struct AnalysisJob {
     analyzer: Analyzer,
     plan: hearth_dsp::AnalysisPlan,
     next_window: usize,
+    /// Where in the current window the next step continues (`None`: the window has not
+    /// begun).
+    window_pos: Option<u64>,
 }
+
+/// Frames of audio one analysis step reads at most (about 5 s at 48 kHz): keeps every step
+/// short, so a seek is never queued for long behind a whole-track analysis.
+const ANALYSIS_STEP_FRAMES: u64 = 1 << 18;
 
 enum EntryState {
     /// Known path, not opened yet.
@@ -339,13 +346,22 @@ impl Filler {
         if self.stalled {
             return Step::Idle;
         }
-        for need in self.hot_needs() {
-            if let Some(step) = self.serve(need) {
+        // First every chunk the renderer needs in the variants that can be made now, most
+        // urgent first; only then the analysis or calibration an enhanced variant waits for
+        // (the renderer plays the original meanwhile, so it must never run dry for it).
+        let needs = self.hot_needs();
+        for need in &needs {
+            if let Some(step) = self.serve(need.clone(), false) {
+                return step;
+            }
+        }
+        for need in needs {
+            if let Some(step) = self.serve(need, true) {
                 return step;
             }
         }
         for need in self.warm_needs() {
-            if let Some(step) = self.serve(need) {
+            if let Some(step) = self.serve(need, true) {
                 return step;
             }
         }
@@ -599,7 +615,7 @@ impl Filler {
 
     /// Serves a need, or does the work it waits for. `None` when nothing could be done for it
     /// (no free slot, entry unplayable), so the caller tries the next need.
-    fn serve(&mut self, need: Need) -> Option<Step> {
+    fn serve(&mut self, need: Need, prepare: bool) -> Option<Step> {
         let entry = need.entry;
         if !self.ensure_open(entry) {
             return match self.entries.get(&entry) {
@@ -610,12 +626,25 @@ impl Filler {
                 _ => None,
             };
         }
-        // Enhanced variants need the analysis and the preset's calibration first.
-        for v in &need.variants {
-            if let Variant::Enhanced(p) = *v
-                && let Some(step) = self.prepare_enhanced(entry, p, need.priority)
-            {
-                return Some(step);
+        // Enhanced variants need the analysis and the preset's calibration first. The variants
+        // that are ready go out now (the original must not wait for an analysis); the work the
+        // others wait for is the next step.
+        let mut need = need;
+        let blocked = need.variants.iter().find_map(|&v| match v {
+            Variant::Enhanced(p) if !self.enhanced_ready(entry, p) => Some(p),
+            _ => None,
+        });
+        if let Some(preset) = blocked {
+            if need.to_hot {
+                need.variants.retain(
+                    |&v| !matches!(v, Variant::Enhanced(p) if !self.enhanced_ready(entry, p)),
+                );
+            }
+            if !need.to_hot || need.variants.is_empty() {
+                if !prepare {
+                    return None;
+                }
+                return self.prepare_enhanced(entry, preset, need.priority);
             }
         }
         if need.to_hot && self.hot.free_count() < need.variants.len() {
@@ -633,6 +662,11 @@ impl Filler {
                 Some(Step::Failed { entry })
             }
         }
+    }
+
+    /// True when enhanced chunks of `preset` can be produced for `entry` now.
+    fn enhanced_ready(&self, entry: u64, preset: Preset) -> bool {
+        matches!(self.entries.get(&entry), Some(EntryState::Open(t)) if t.analysis.is_some() && t.calibration.contains_key(&preset))
     }
 
     /// Makes sure the analysis and `preset`'s calibration exist; if not, does one unit of that
@@ -768,7 +802,10 @@ impl Filler {
                     filled.push((v, Origin::Produced, None));
                 }
             }
-            store.record_miss();
+            if need.to_hot {
+                // Needed now and in neither tier: a miss. (Warming ahead is not.)
+                store.record_miss();
+            }
             store.record_production(started.elapsed());
             if !t.damaged_reported && !t.source.report().is_clean() {
                 t.damaged_reported = true;
@@ -878,24 +915,40 @@ fn analysis_step(t: &mut TrackState) -> Result<bool, SourceError> {
             analyzer: Analyzer::new(rate, total, false).map_err(meter_err)?,
             plan: analysis_plan(total, rate),
             next_window: 0,
+            window_pos: None,
         });
     }
     let Some(job) = t.analysis_job.as_mut() else {
         return Ok(false);
     };
-    if let Some(window) = job.plan.windows.get(job.next_window).cloned() {
-        let seed = job.plan.seed_range(job.next_window);
-        let seed_audio = read_span(&mut t.source, seed.start as i64, seed.end)?;
-        job.analyzer.begin_window(&seed_audio).map_err(meter_err)?;
+    let mut budget = ANALYSIS_STEP_FRAMES;
+    while budget > 0 {
+        let Some(window) = job.plan.windows.get(job.next_window).cloned() else {
+            break;
+        };
+        let mut pos = match job.window_pos {
+            Some(p) => p,
+            None => {
+                let seed = job.plan.seed_range(job.next_window);
+                let seed_audio = read_span(&mut t.source, seed.start as i64, seed.end)?;
+                job.analyzer.begin_window(&seed_audio).map_err(meter_err)?;
+                window.start
+            }
+        };
         const PIECE: u64 = 1 << 16;
-        let mut pos = window.start;
-        while pos < window.end {
-            let end = (pos + PIECE).min(window.end);
+        while pos < window.end && budget > 0 {
+            let end = (pos + PIECE.min(budget)).min(window.end);
             let audio = read_span(&mut t.source, pos as i64, end)?;
             job.analyzer.feed(&audio).map_err(meter_err)?;
+            budget -= end - pos;
             pos = end;
         }
-        job.next_window += 1;
+        if pos >= window.end {
+            job.next_window += 1;
+            job.window_pos = None;
+        } else {
+            job.window_pos = Some(pos);
+        }
     }
     if job.next_window >= job.plan.windows.len() {
         if let Some(job) = t.analysis_job.take() {
@@ -904,4 +957,94 @@ fn analysis_step(t: &mut TrackState) -> Result<bool, SourceError> {
         return Ok(true);
     }
     Ok(false)
+}
+
+/// Progress of [`warm_track`]: chunks cached so far over chunks to cache (all variants).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct WarmProgress {
+    /// Chunks present, summed over the variants.
+    pub present: u64,
+    /// Chunks in the track times the variants.
+    pub total: u64,
+}
+
+/// Warms one whole track into the warm tier — the original and an enhanced variant per
+/// preset — as `hearth cache warm` does: a filler of its own with warming as its only demand.
+/// `progress` is called as chunks land. Returns the final progress, or why the track cannot be
+/// warmed.
+///
+/// Runs on: the calling thread (one per track in parallel is fine: the store is shared).
+pub fn warm_track(
+    store: Arc<WarmStore>,
+    path: PathBuf,
+    config: FillerConfig,
+    presets: &[Preset],
+    mut progress: impl FnMut(WarmProgress),
+) -> Result<WarmProgress, String> {
+    let (producer, _consumer) = crate::hot::hot_tier(crate::hot::HotConfig {
+        chunk_frames: config.chunk_frames,
+        slots: crate::hot::MIN_SLOTS,
+    });
+    let mut filler = Filler::new(producer, store, config);
+    filler.set_entry(1, path);
+    filler.set_demand(Demand {
+        presets: presets.to_vec(),
+        warm: vec![1],
+        ..Demand::default()
+    });
+    let variants = 1 + presets.len() as u64;
+    let mut counts: HashMap<Variant, u32> = HashMap::new();
+    let mut total = 0u64;
+    let mut last = WarmProgress {
+        present: 0,
+        total: 0,
+    };
+    loop {
+        let step = filler.step();
+        for e in filler.take_events() {
+            match e {
+                FillerEvent::TrackFailed { error, .. } => return Err(error),
+                FillerEvent::TrackReady { frames, .. } => {
+                    total = frames.div_ceil(u64::from(config.chunk_frames)) * variants;
+                }
+                FillerEvent::CacheProgress {
+                    variant, present, ..
+                } => {
+                    counts.insert(variant, present);
+                }
+                FillerEvent::TrackDamaged { message, .. } => {
+                    tracing::warn!(%message, "damaged source")
+                }
+            }
+        }
+        let present = counts
+            .values()
+            .map(|&c| u64::from(c))
+            .sum::<u64>()
+            .min(total);
+        let now = WarmProgress { present, total };
+        if now != last {
+            progress(now);
+            last = now;
+        }
+        if step == Step::Idle {
+            break;
+        }
+    }
+    // Count what was already cached before this run.
+    if let Some(EntryState::Open(t)) = filler.entries.get(&1) {
+        let present: u64 = t
+            .warm
+            .values()
+            .flatten()
+            .map(|f| u64::from(f.present_count()))
+            .sum();
+        last = WarmProgress {
+            present: present.min(total),
+            total,
+        };
+        progress(last);
+    }
+    let _ = filler.store().flush_index();
+    Ok(last)
 }

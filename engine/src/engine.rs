@@ -130,6 +130,34 @@ impl EngineBuilder {
         self
     }
 
+    /// Output buffer size in frames (a device's default when not set).
+    pub fn buffer_frames(mut self, frames: u32) -> Self {
+        self.config.buffer_frames = Some(frames);
+        self
+    }
+
+    /// Volume at start (linear, 0..4).
+    pub fn volume(mut self, volume: f32) -> Self {
+        self.config.volume = volume.clamp(0.0, 4.0);
+        self
+    }
+
+    /// Crossfade between tracks (zero, the default: gapless).
+    pub fn track_crossfade(mut self, d: Duration) -> Self {
+        self.config.track_crossfade = d;
+        self
+    }
+
+    /// How often position events are sent while playing.
+    pub fn position_interval(mut self, d: Duration) -> Self {
+        self.config.position_interval = d;
+        self
+    }
+
+    pub(crate) fn into_config(self) -> EngineConfig {
+        self.config
+    }
+
     /// An engine that renders on demand, as fast as the caller asks ([`OfflineRenderer`]):
     /// for files, tests and benchmarks. `rate` is the engine rate (default 48 kHz).
     pub fn build_offline(self) -> Result<(Engine, OfflineRenderer), EngineError> {
@@ -211,6 +239,7 @@ impl Parts {
             filler: filler_tx,
             control: Mutex::new(Control::default()),
             subscribers: Mutex::new(Vec::new()),
+            output: Mutex::new(None),
         });
         let pump = Pump {
             inner: Arc::clone(&inner),
@@ -219,6 +248,7 @@ impl Parts {
             last_position: None,
             last_underruns: 0,
             last_status: None,
+            fallback: None,
         };
         let engine = Engine {
             handle: Arc::new(Handle {
@@ -257,6 +287,7 @@ pub(crate) struct Inner {
     filler: Sender<FillerMsg>,
     pub control: Mutex<Control>,
     subscribers: Mutex<Vec<Sender<Event>>>,
+    output: Mutex<Option<(crate::output::OutputInfo, Arc<crate::output::OutputStats>)>>,
 }
 
 impl Inner {
@@ -379,6 +410,32 @@ impl Engine {
         Arc::clone(&self.handle.stop)
     }
 
+    pub(crate) fn weak(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.handle.inner))
+    }
+
+    pub(crate) fn set_output_info(
+        &self,
+        info: crate::output::OutputInfo,
+        stats: Arc<crate::output::OutputStats>,
+    ) {
+        *self.inner().output.lock() = Some((info, stats));
+    }
+
+    /// The output the engine plays through (`None` for an offline engine).
+    pub fn output_info(&self) -> Option<crate::output::OutputInfo> {
+        self.inner().output.lock().as_ref().map(|(i, _)| i.clone())
+    }
+
+    /// The output's counters (underruns, callback load; `None` offline).
+    pub fn output_stats(&self) -> Option<Arc<crate::output::OutputStats>> {
+        self.inner()
+            .output
+            .lock()
+            .as_ref()
+            .map(|(_, s)| Arc::clone(s))
+    }
+
     /// The engine rate.
     pub fn rate(&self) -> u32 {
         self.inner().rate
@@ -387,6 +444,14 @@ impl Engine {
     /// A new stream of events (each call gets every event from now on).
     pub fn events(&self) -> Receiver<Event> {
         let (tx, rx) = crossbeam_channel::bounded(4096);
+        // A late subscriber still learns where the audio goes.
+        if let Some((info, _)) = self.inner().output.lock().as_ref() {
+            let _ = tx.try_send(Event::Device {
+                name: info.name.clone(),
+                rate: info.rate,
+                buffer_frames: info.buffer_frames,
+            });
+        }
         self.inner().subscribers.lock().push(tx);
         rx
     }
@@ -655,6 +720,28 @@ impl Engine {
     }
 }
 
+/// A handle that does not keep the engine alive (held by its own threads).
+pub(crate) struct WeakEngine(std::sync::Weak<Inner>);
+
+impl WeakEngine {
+    pub fn upgrade(&self) -> Option<EngineRef> {
+        self.0.upgrade().map(EngineRef)
+    }
+}
+
+/// A strong reference to the engine's internals, for its own threads.
+pub(crate) struct EngineRef(Arc<Inner>);
+
+impl EngineRef {
+    pub fn set_output_info(
+        &self,
+        info: crate::output::OutputInfo,
+        stats: Arc<crate::output::OutputStats>,
+    ) {
+        *self.0.output.lock() = Some((info, stats));
+    }
+}
+
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -667,9 +754,15 @@ pub(crate) struct Pump {
     last_position: Option<Instant>,
     last_underruns: u64,
     last_status: Option<bool>,
+    /// Why the output is the null sink instead of the device asked for (reported once).
+    pub fallback: Option<String>,
 }
 
 impl Pump {
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// Handles everything waiting.
     pub fn poll(&mut self) {
         while let Ok(e) = self.rt_events.pop() {

@@ -13,6 +13,7 @@ mod error;
 mod event;
 pub mod output;
 mod queue;
+mod realtime;
 mod renderer;
 mod shared;
 

@@ -1,4 +1,7 @@
 //! Command-line interface: every subcommand, flag and its documentation.
+//!
+//! Flags that a config file can also set (see `config`) are `Option`s here: unset means "take
+//! the config file's value, else the default".
 
 use std::path::PathBuf;
 
@@ -8,7 +11,19 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "hearth", version, about, propagate_version = true)]
 pub struct Cli {
-    /// What to do; without a subcommand, Hearth renders the bundled demo track.
+    /// Config file (TOML); default: the platform config directory's hearth/config.toml.
+    #[arg(long, global = true, env = "HEARTH_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Cache directory; default: the platform cache directory (e.g. $XDG_CACHE_HOME/hearth).
+    #[arg(long, global = true, env = "HEARTH_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Write logs to this file (the player's terminal UI never shows them).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+    /// What to do; without a subcommand, Hearth plays the bundled demo track.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -16,12 +31,75 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Play files and directories (the bundled demo when none are given).
+    Play(PlayArgs),
+    /// Decode files through the pipeline (and the mastering chain) into 32-bit float WAV.
+    Render(RenderArgs),
     /// Describe an audio file: container, codec, rate, channels, bit depth, length, tags.
     Probe(ProbeArgs),
-    /// Decode a file through the pipeline (and the mastering chain) into 32-bit float WAV.
-    Render(RenderArgs),
     /// Measure a file's loudness (BS.1770 / EBU R128): integrated, range, true peak.
     Analyze(AnalyzeArgs),
+    /// List output devices with their supported rates and formats.
+    Devices(DevicesArgs),
+    /// Inspect and maintain the cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Measure latencies of the real engine (seek, toggle, preset, first audio, fill, load).
+    Bench(BenchArgs),
+}
+
+/// Settings shared by everything that plays or warms (flags over config over defaults).
+#[derive(Debug, Args, Default, Clone)]
+pub struct PlaybackOpts {
+    /// Output: `device`, `device:NAME`, `null` (silent, paced like a device) or `wav:PATH`
+    /// (records what you would have heard, paced in real time).
+    #[arg(long, value_name = "SPEC")]
+    pub output: Option<String>,
+    /// Engine/output sample rate in Hz (default: the device's).
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(8000..=384000))]
+    pub rate: Option<u32>,
+    /// Output buffer size in frames.
+    #[arg(long, value_name = "FRAMES", value_parser = clap::value_parser!(u32).range(16..=16384))]
+    pub buffer: Option<u32>,
+    /// Mastering preset: adaptive, gentle, warm, bright, punchy, live, loudness.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<hearth::Preset>,
+    /// Share of the mastered variant, 0.0–1.0.
+    #[arg(long, value_name = "X", value_parser = parse_unit)]
+    pub intensity: Option<f32>,
+    /// Enhancement (auto-mastering) on or off.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub enhance: Option<bool>,
+    /// Volume, 0.0–4.0 (1.0 = unchanged).
+    #[arg(long, value_name = "V", value_parser = parse_volume)]
+    pub volume: Option<f32>,
+    /// Crossfade between tracks in seconds (0 = gapless, the default).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub crossfade: Option<f64>,
+}
+
+/// `hearth play`.
+#[derive(Debug, Args, Default)]
+pub struct PlayArgs {
+    /// Files and directories (directories are expanded to their audio files, sorted
+    /// naturally).
+    pub paths: Vec<PathBuf>,
+    /// JSON control protocol: commands on stdin, events on stdout, one object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Playback settings.
+    #[command(flatten)]
+    pub opts: PlaybackOpts,
+}
+
+/// `hearth probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The audio file.
+    pub file: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hearth analyze`.
@@ -37,25 +115,16 @@ pub struct AnalyzeArgs {
     pub rate: Option<u32>,
 }
 
-/// `hearth probe`.
-#[derive(Debug, Args)]
-pub struct ProbeArgs {
-    /// The audio file.
-    pub file: PathBuf,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// `hearth render`.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The audio file.
-    pub file: PathBuf,
-    /// Output WAV file (32-bit float).
-    #[arg(short, long, value_name = "OUT.wav")]
+    /// The audio file(s).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output WAV file (32-bit float); with several inputs, an output directory.
+    #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
-    /// Engine (output) sample rate in Hz; default: the source's rate.
+    /// Engine (output) sample rate in Hz; default: each source's rate.
     #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(8000..=384000))]
     pub rate: Option<u32>,
     /// Render what decodes from a truncated or damaged file (with a warning) instead of failing.
@@ -65,12 +134,96 @@ pub struct RenderArgs {
     #[arg(long, value_name = "NAME")]
     pub preset: Option<hearth::Preset>,
     /// How much of the mastered variant to mix in, 0.0–1.0 (default 1.0; needs --preset).
-    #[arg(long, value_name = "X", requires = "preset", value_parser = parse_intensity)]
+    #[arg(long, value_name = "X", requires = "preset", value_parser = parse_unit)]
     pub intensity: Option<f32>,
+    /// Parallel renders in batch mode (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
 }
 
-/// An intensity in 0.0–1.0.
-pub fn parse_intensity(s: &str) -> Result<f32, String> {
+/// `hearth devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hearth cache ...`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Tracks, bytes, budget, hit/miss counts and rates, time saved.
+    Stats {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Warm whole tracks (original and enhanced) into the cache, in parallel.
+    Warm(WarmArgs),
+    /// Remove cached tracks.
+    Clean {
+        /// Only tracks not played for this many days.
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<f64>,
+        /// Everything.
+        #[arg(long, conflicts_with = "older_than")]
+        all: bool,
+    },
+    /// Check every cached file's header and chunk checksums.
+    Verify {
+        /// Remove what is broken (bad files; bad chunks are marked missing).
+        #[arg(long)]
+        repair: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `hearth cache warm`.
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// Files and directories.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Enhanced variant to warm besides the original (default: the configured preset).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<hearth::Preset>,
+    /// Tracks warmed in parallel (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Engine rate to warm for (default: the configured rate, else the output device's).
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(8000..=384000))]
+    pub rate: Option<u32>,
+}
+
+/// `hearth bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Files to measure (default: the bundled demo).
+    pub files: Vec<PathBuf>,
+    /// One JSON object per file.
+    #[arg(long)]
+    pub json: bool,
+    /// Engine rate.
+    #[arg(long, value_name = "HZ", default_value_t = 48_000, value_parser = clap::value_parser!(u32).range(8000..=384000))]
+    pub rate: u32,
+    /// Buffer size in frames (the null sink's callback size).
+    #[arg(long, value_name = "FRAMES", default_value_t = 256, value_parser = clap::value_parser!(u32).range(16..=16384))]
+    pub buffer: u32,
+    /// Runs per latency.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub runs: u32,
+    /// Seed for the random positions.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Also draw the latency distributions into an SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// A number in 0.0–1.0.
+pub fn parse_unit(s: &str) -> Result<f32, String> {
     let v: f32 = s
         .trim()
         .parse()
@@ -79,5 +232,40 @@ pub fn parse_intensity(s: &str) -> Result<f32, String> {
         Ok(v)
     } else {
         Err(format!("{v} is outside 0.0–1.0"))
+    }
+}
+
+/// A volume in 0.0–4.0.
+pub fn parse_volume(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number"))?;
+    if (0.0..=4.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0.0–4.0"))
+    }
+}
+
+/// Seconds ≥ 0 (and ≤ 30).
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if (0.0..=30.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0–30 s"))
+    }
+}
+
+/// `on`/`off` (also true/false, yes/no, 1/0).
+pub fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("'{s}' is not on or off")),
     }
 }

@@ -2,34 +2,72 @@
 //!
 //! Built on the public `hearth` API alone. Every error a user can cause ends here as one
 //! readable line on stderr and a non-zero exit code: 2 for bad input (a file that is missing,
-//! not audio, damaged, unsupported; a bad flag value), 1 for anything else.
+//! not audio, damaged, unsupported; a bad flag or config value), 1 for anything else.
 
 mod analyze;
+mod cache_cmd;
 mod cli;
+mod config;
 mod demo;
+mod devices;
 mod failure;
+mod json;
+mod logging;
+mod paths;
+mod play;
 mod probe;
 mod render;
+mod tui;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PlayArgs};
+use crate::failure::Failure;
+
+// Debug builds abort if the audio callback ever allocates (release builds pay nothing).
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        None => render::render_demo(),
-        Some(Command::Probe(args)) => probe::run(&args),
-        Some(Command::Render(args)) => render::run(&args),
-        Some(Command::Analyze(args)) => analyze::run(&args),
-    };
-    match result {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("hearth: {failure}");
             failure.exit_code()
         }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let (file, _) = config::load(cli.config.as_deref())?;
+    let default_play = PlayArgs::default();
+    let tui = match &cli.command {
+        None => true,
+        Some(Command::Play(a)) => !a.json,
+        _ => false,
+    } && std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal();
+    let settings_for_logs =
+        config::Settings::resolve(cli.cache_dir.as_deref(), &default_play.opts, &file)?;
+    logging::init(
+        cli.verbose,
+        cli.log_file.as_deref(),
+        tui,
+        &settings_for_logs.cache.dir,
+    );
+    match &cli.command {
+        None => play::run(cli.cache_dir.as_deref(), &default_play, &file),
+        Some(Command::Play(args)) => play::run(cli.cache_dir.as_deref(), args, &file),
+        Some(Command::Probe(args)) => probe::run(args),
+        Some(Command::Render(args)) => render::run(args),
+        Some(Command::Analyze(args)) => analyze::run(args),
+        Some(Command::Devices(args)) => devices::run(args),
+        Some(Command::Cache(cmd)) => cache_cmd::run(cmd, &settings_for_logs),
+        Some(Command::Bench(_)) => Err(Failure::Other("bench is not built yet".into())),
     }
 }

@@ -14,7 +14,7 @@ use crate::failure::{Failure, source_failure};
 /// Frames read per step.
 const BLOCK: usize = 65_536;
 
-/// Runs `hearth render`.
+/// Runs `hearth render`: one input to a file, or several into a directory, in parallel.
 pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     let options = Options {
         rate: args.rate,
@@ -22,42 +22,115 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
         preset: args.preset,
         intensity: args.intensity.unwrap_or(1.0),
     };
-    let summary = render_file(&args.file, &args.output, &options)?;
-    let mastering = match (&summary.mastering, args.preset) {
+    if args.inputs.len() == 1 && !args.output.is_dir() {
+        let input = &args.inputs[0];
+        let summary = render_file(input, &args.output, &options)?;
+        eprintln!("{}", summary_line(input, &args.output, &summary, &options));
+        return Ok(());
+    }
+    batch(args, &options)
+}
+
+fn summary_line(input: &Path, output: &Path, summary: &Summary, options: &Options) -> String {
+    let mastering = match (&summary.mastering, options.preset) {
         (Some(m), Some(p)) => format!(", {p} at intensity {:.2}, {m}", options.intensity),
         _ => String::new(),
     };
-    eprintln!(
+    format!(
         "rendered {} -> {} ({} frames at {} Hz, {:.1} s in {:.2} s, {:.0}x real time{mastering})",
-        args.file.display(),
-        args.output.display(),
+        input.display(),
+        output.display(),
         summary.frames,
         summary.rate,
         summary.seconds(),
         summary.elapsed.as_secs_f64(),
         summary.seconds() / summary.elapsed.as_secs_f64().max(1e-9),
-    );
-    Ok(())
+    )
 }
 
-/// Without a subcommand (until the player exists): render the demo and say where it went.
-pub fn render_demo() -> Result<(), Failure> {
-    let demo = crate::demo::path()?;
-    let out = std::env::temp_dir().join("hearth-demo.wav");
-    let options = Options {
-        rate: None,
-        partial: false,
-        preset: None,
-        intensity: 1.0,
-    };
-    let summary = render_file(&demo, &out, &options)?;
-    println!(
-        "Rendered the demo track ({:.1} s at {} Hz) to {}",
-        summary.seconds(),
-        summary.rate,
-        out.display()
+/// Several inputs into a directory (created if missing), `jobs` at a time, with progress.
+fn batch(args: &RenderArgs, options: &Options) -> Result<(), Failure> {
+    let dir = &args.output;
+    std::fs::create_dir_all(dir).map_err(|e| Failure::other(dir.display(), e))?;
+    let mut problems = Vec::new();
+    let inputs = crate::paths::expand(&args.inputs, &mut problems);
+    for p in problems {
+        eprintln!("hearth: warning: {p}");
+    }
+    // Output names from input names; duplicates get a counter.
+    let mut seen = std::collections::HashMap::new();
+    let jobs_list: Vec<(PathBuf, PathBuf)> = inputs
+        .iter()
+        .map(|i| {
+            let stem = i
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "track".into());
+            let n = seen.entry(stem.clone()).or_insert(0u32);
+            *n += 1;
+            let name = if *n == 1 {
+                format!("{stem}.wav")
+            } else {
+                format!("{stem} ({n}).wav")
+            };
+            (i.clone(), dir.join(name))
+        })
+        .collect();
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(2, |n| n.get()),
+        usize::from,
     );
-    Ok(())
+    let bar = indicatif::ProgressBar::new(jobs_list.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("rendering [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let work = std::sync::Mutex::new(jobs_list.iter().rev().collect::<Vec<_>>());
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(jobs_list.len()).max(1) {
+            scope.spawn(|| {
+                while let Some((input, output)) = work.lock().ok().and_then(|mut w| w.pop()) {
+                    bar.set_message(
+                        input
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    );
+                    match render_file(input, output, options) {
+                        Ok(s) => bar.println(summary_line(input, output, &s, options)),
+                        Err(e) => {
+                            if let Ok(mut f) = failures.lock() {
+                                f.push(e.to_string());
+                            }
+                        }
+                    }
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let failures = failures.into_inner().unwrap_or_default();
+    for f in &failures {
+        eprintln!("hearth: {f}");
+    }
+    eprintln!(
+        "rendered {} of {} files into {}",
+        jobs_list.len() - failures.len(),
+        jobs_list.len(),
+        dir.display()
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::BadInput(format!(
+            "{} of {} files could not be rendered",
+            failures.len(),
+            jobs_list.len()
+        )))
+    }
 }
 
 /// How to render.
