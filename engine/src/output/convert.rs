@@ -71,14 +71,15 @@ fn sanitize(x: f32) -> f32 {
     if x.is_nan() { 0.0 } else { x.clamp(-1.0, 1.0) }
 }
 
-/// Quantises to a signed integer of `bits` ≤ 16 with TPDF dither; exact 0 stays 0.
+/// Quantises to a signed integer of `bits` ≤ 16 with TPDF dither; exact 0 (and NaN) stays 0.
 #[inline]
 fn quantize_dithered(x: f32, bits: u32, dither: &mut Dither) -> i32 {
+    let x = sanitize(x);
     if x == 0.0 {
         return 0;
     }
     let scale = (1u32 << (bits - 1)) as f32;
-    let v = (sanitize(x) * scale + dither.tpdf()).round();
+    let v = (x * scale + dither.tpdf()).round();
     v.clamp(-scale, scale - 1.0) as i32
 }
 

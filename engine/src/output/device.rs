@@ -13,8 +13,9 @@
 //! maps to the device channels and converts to the device format (`convert.rs`), and records
 //! the render time. It detects late callbacks from the stream timestamps: once the stream has
 //! settled (8 on-time callbacks in a row, which skips the start-up burst and pause of servers
-//! like PulseAudio), a callback more than 1.5 buffer durations after the previous one means the
-//! device has likely played silence. Built with `build_output_stream_raw` so every sample format
+//! like PulseAudio), a callback more than 1.5 buffer durations after the previous one, and
+//! later than the audio the device still had queued, means it has likely played silence
+//! (see [`LateDetector`]). Built with `build_output_stream_raw` so every sample format
 //! is handled without the typed builder's `expect`. No allocation, lock, log or channel send:
 //! only atomics (checked by `assert_no_alloc` in debug builds when the binary installs its
 //! allocator).
@@ -259,43 +260,76 @@ pub(crate) fn choose_config(
 }
 
 /// Detects callbacks that come too late, from their stream timestamps.
+///
+/// A callback is late — the device has likely played silence — when the time since the previous
+/// callback exceeds both 1.5 × that callback's duration and the audio that was queued ahead of
+/// the device after it (its reported playback delay plus the frames it wrote). The second
+/// condition matters on servers with deeper queues: through PulseAudio, each callback reports
+/// ~21 ms queued besides its own 10.7 ms, so a 16 ms scheduling hiccup of the callback thread
+/// (seen on a loaded 2-core machine) is not a dropout. Backends that report no delay fall back
+/// to the plain 1.5 × rule. Late callbacks before the stream settles (8 on-time callbacks in a
+/// row) are ignored: start-up bursts and pauses are not underruns.
 #[derive(Debug, Default)]
 pub(crate) struct LateDetector {
     prev_ns: Option<u64>,
-    prev_frames: u32,
+    /// Audio queued ahead of the device after the previous callback wrote, ns.
+    prev_queued_ns: u64,
+    /// The previous callback's duration, ns.
+    prev_expected_ns: u64,
     streak: u32,
     armed: bool,
 }
 
+/// What [`LateDetector::observe`] concluded about one callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Observation {
+    /// Counts as an underrun.
+    pub(crate) late: bool,
+    /// The spacing from the previous callback, once the stream has settled.
+    pub(crate) settled_gap_ns: Option<u64>,
+}
+
 impl LateDetector {
-    /// Observes a callback at `now_ns` (stream time) for `frames` frames. Returns true if it
-    /// counts as an underrun: the gap since the previous callback exceeds 1.5× that callback's
-    /// duration, the stream had settled, and the backend did not already report an xrun for it.
+    /// Observes a callback at `now_ns` (stream time) whose audio will be played `delay_ns`
+    /// later, for `frames` frames at `rate`. `xrun_reported`: the backend reported an xrun
+    /// since the previous callback, so the gap it causes is not counted twice.
     ///
     /// Runs on: the audio thread (integer arithmetic only).
     pub(crate) fn observe(
         &mut self,
         now_ns: u64,
+        delay_ns: u64,
         frames: u32,
         rate: u32,
         xrun_reported: bool,
-    ) -> bool {
-        let late = self.prev_ns.is_some_and(|prev| {
-            let gap = u128::from(now_ns.saturating_sub(prev));
-            let expected = u128::from(self.prev_frames) * 1_000_000_000 / u128::from(rate.max(1));
-            gap * 2 > expected * 3
+    ) -> Observation {
+        let gap = self.prev_ns.map(|prev| now_ns.saturating_sub(prev));
+        let late = gap.is_some_and(|gap| {
+            gap.saturating_mul(2) > self.prev_expected_ns.saturating_mul(3)
+                && gap > self.prev_queued_ns
         });
+        let expected = u64::try_from(u128::from(frames) * 1_000_000_000 / u128::from(rate.max(1)))
+            .unwrap_or(u64::MAX);
         self.prev_ns = Some(now_ns);
-        self.prev_frames = frames;
+        self.prev_expected_ns = expected;
+        self.prev_queued_ns = delay_ns.saturating_add(expected);
+        let settled_gap_ns = if self.armed { gap } else { None };
         if late {
+            let counted = self.armed && !xrun_reported;
             self.streak = 0;
-            return self.armed && !xrun_reported;
+            return Observation {
+                late: counted,
+                settled_gap_ns,
+            };
         }
         self.streak = self.streak.saturating_add(1);
         if self.streak >= ARM_AFTER {
             self.armed = true;
         }
-        false
+        Observation {
+            late: false,
+            settled_gap_ns,
+        }
     }
 }
 
@@ -338,13 +372,25 @@ impl DeviceCallback {
         }
         let render_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let frames = u32::try_from(frames).unwrap_or(u32::MAX);
-        let now_ns = u64::try_from(info.timestamp().callback.as_nanos()).unwrap_or(u64::MAX);
+        let timestamp = info.timestamp();
+        let now_ns = u64::try_from(timestamp.callback.as_nanos()).unwrap_or(u64::MAX);
+        let delay_ns = u64::try_from(
+            timestamp
+                .playback
+                .saturating_duration_since(timestamp.callback)
+                .as_nanos(),
+        )
+        .unwrap_or(u64::MAX);
         let xrun = self.xrun_flag.load(Ordering::Relaxed);
         if xrun {
             self.xrun_flag.store(false, Ordering::Relaxed);
         }
-        if self.late.observe(now_ns, frames, self.rate, xrun) {
+        let seen = self.late.observe(now_ns, delay_ns, frames, self.rate, xrun);
+        if seen.late {
             self.meter.stats().add_late_callback();
+        }
+        if let Some(gap) = seen.settled_gap_ns {
+            self.meter.stats().note_callback_gap(gap);
         }
         self.meter.record(render_ns, frames);
     }
@@ -733,27 +779,37 @@ mod tests {
     fn late_callbacks_count_only_after_the_stream_settles() {
         const P: u64 = 10_666_667; // 512 frames at 48 kHz
         let mut d = LateDetector::default();
+        let late =
+            |d: &mut LateDetector, t, delay, xrun| d.observe(t, delay, 512, 48_000, xrun).late;
         let mut t = 0;
-        let mut late = 0;
+        let mut count = 0;
         // Start-up: three callbacks at once, then a 1 s pause: not counted.
         for _ in 0..3 {
-            late += u32::from(d.observe(t, 512, 48_000, false));
+            count += u32::from(late(&mut d, t, 0, false));
         }
         t += 1_000_000_000;
-        late += u32::from(d.observe(t, 512, 48_000, false));
+        count += u32::from(late(&mut d, t, 0, false));
         // Steady pacing with jitter under 1.5 periods.
         for i in 0..20 {
             t += P + (i % 3) * 2_000_000;
-            late += u32::from(d.observe(t, 512, 48_000, false));
+            count += u32::from(late(&mut d, t, 0, false));
         }
-        assert_eq!(late, 0);
-        // One callback 2 periods late: counted.
+        assert_eq!(count, 0);
+        // No delay reported: one callback 2 periods late is counted.
         t += 2 * P;
-        assert!(d.observe(t, 512, 48_000, false));
+        assert!(late(&mut d, t, 0, false));
         // Late, but the backend already reported the xrun: not counted twice.
         t += 3 * P;
-        assert!(!d.observe(t, 512, 48_000, true));
+        assert!(!late(&mut d, t, 0, true));
         t += P;
-        assert!(!d.observe(t, 512, 48_000, false));
+        assert!(!late(&mut d, t, 21_000_000, false));
+        // 21 ms queued + 10.7 ms written: a 2-period gap is jitter, a 3.5-period one is not.
+        t += 2 * P;
+        assert!(!late(&mut d, t, 21_000_000, false));
+        t += 7 * P / 2;
+        assert!(late(&mut d, t, 21_000_000, false));
+        // The settled spacing is reported for telemetry.
+        t += P;
+        assert_eq!(d.observe(t, 0, 512, 48_000, false).settled_gap_ns, Some(P));
     }
 }

@@ -109,6 +109,8 @@ pub(crate) fn spawn<S: BlockSink>(
         let _ = thread.join();
         return Err((std::io::Error::other("source hand-over ring full"), source));
     }
+    // The thread waits for the source before it starts its clock.
+    thread.thread().unpark();
     Ok(PacedThread {
         stop,
         thread,
@@ -136,6 +138,15 @@ impl<S: BlockSink> Pacer<S> {
     fn run(mut self) {
         let frames = self.buffer_frames as usize;
         let mut scratch = vec![0.0f32; frames * 2];
+        // Unlike a device, which needs samples from its first callback on, this sink can wait
+        // for the source, so its output starts with the source's first frame (the WAV file
+        // holds exactly what the source rendered) and the clock starts with it.
+        while !self.slot.ready() {
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
+            thread::park_timeout(Duration::from_millis(10));
+        }
         let period = frames_to_duration(u64::from(self.buffer_frames), self.rate);
         let mut base = Instant::now();
         let mut frames_since_base: u64 = 0;

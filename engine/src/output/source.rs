@@ -107,6 +107,18 @@ impl SourceSlot {
     }
 }
 
+impl SourceSlot {
+    /// Whether the source has arrived, taking it from the hand-over ring if it is there.
+    ///
+    /// Runs on: the audio or pacing thread (one lock-free pop).
+    pub(crate) fn ready(&mut self) -> bool {
+        if self.source.is_none() {
+            self.source = self.pending.pop().ok();
+        }
+        self.source.is_some()
+    }
+}
+
 impl Drop for SourceSlot {
     /// Sends the source back to `stop`. Runs wherever the audio closure or the pacing thread is
     /// torn down: never inside a callback, so the channel send is fine here.

@@ -27,6 +27,8 @@ pub struct OutputStats {
     xruns: AtomicU64,
     /// Device callbacks that came more than 1.5 buffers after the previous one.
     late_callbacks: AtomicU64,
+    /// Longest spacing between two device callbacks once the stream had settled.
+    callback_gap_ns_max: AtomicU64,
     render_ns_last: AtomicU64,
     render_ns_max: AtomicU64,
     /// Render time / callback duration, in parts per million.
@@ -63,6 +65,9 @@ pub struct OutputStatsSnapshot {
     pub xruns: u64,
     /// Device callbacks that came late enough for the device to run dry.
     pub late_callbacks: u64,
+    /// Longest spacing between two device callbacks once the stream had settled, ns (stream
+    /// time; 0 for the null/WAV sinks).
+    pub callback_gap_ns_max: u64,
     /// Callbacks (device) or buffers (null/WAV) rendered.
     pub callbacks: u64,
     /// Frames rendered.
@@ -101,6 +106,7 @@ impl OutputStats {
             frames: AtomicU64::new(0),
             xruns: AtomicU64::new(0),
             late_callbacks: AtomicU64::new(0),
+            callback_gap_ns_max: AtomicU64::new(0),
             render_ns_last: AtomicU64::new(0),
             render_ns_max: AtomicU64::new(0),
             load_ppm_last: AtomicU32::new(0),
@@ -129,6 +135,13 @@ impl OutputStats {
     /// stream had settled (see `device.rs`), not already counted as an xrun.
     pub fn late_callbacks(&self) -> u64 {
         self.late_callbacks.load(Relaxed)
+    }
+
+    /// Longest spacing between two device callbacks once the stream had settled, ns, by the
+    /// stream's clock: how close the device came to running dry (compare with the buffer
+    /// duration). 0 for the null/WAV sinks.
+    pub fn callback_gap_ns_max(&self) -> u64 {
+        self.callback_gap_ns_max.load(Relaxed)
     }
 
     /// Callbacks (device) or buffers (null/WAV) rendered.
@@ -201,6 +214,7 @@ impl OutputStats {
             underruns: self.underruns(),
             xruns: self.xruns(),
             late_callbacks: self.late_callbacks(),
+            callback_gap_ns_max: self.callback_gap_ns_max(),
             callbacks: self.callbacks(),
             frames: self.frames(),
             render_ns_last: self.render_ns_last(),
@@ -221,6 +235,11 @@ impl OutputStats {
     /// Counts one late callback. Runs on: the audio thread (one atomic add).
     pub(crate) fn add_late_callback(&self) {
         self.late_callbacks.fetch_add(1, Relaxed);
+    }
+
+    /// Records the spacing of two settled device callbacks. Runs on: the audio thread.
+    pub(crate) fn note_callback_gap(&self, gap_ns: u64) {
+        self.callback_gap_ns_max.fetch_max(gap_ns, Relaxed);
     }
 
     /// Counts frames the WAV sink dropped. Runs on: the pacing thread (one atomic add).
