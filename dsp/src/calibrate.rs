@@ -18,13 +18,14 @@ use crate::preset::Preset;
 
 /// Tracks up to this long calibrate on all of their audio.
 pub const WHOLE_TRACK_MAX_SECONDS: u64 = 30;
-const WINDOWS: u64 = 8;
+const WINDOWS: u64 = 6;
 const WINDOW_MS: u64 = 2000;
 /// Pre-roll before each calibration window: enough for the chain to settle to well within the
 /// accuracy a loudness estimate needs (the exact pre-roll is for chunks).
 pub const PREROLL_MS: u64 = 400;
 const MAX_ITERATIONS: usize = 3;
-const CONVERGED_DB: f64 = 0.05;
+/// A correction step this small ends the iteration (the limiter's non-linearity is mild).
+const CONVERGED_DB: f64 = 0.15;
 
 /// The windows calibration runs the chain over.
 pub fn calibration_plan(total_frames: u64, rate: u32) -> Vec<Range<u64>> {

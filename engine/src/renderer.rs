@@ -36,8 +36,14 @@ pub const VOLUME_MS: f32 = 20.0;
 /// How far ahead the renderer checks that audio is there, ms (it fades out over this much
 /// before a missing chunk).
 pub const LOOKAHEAD_MS: f32 = 4.0;
-/// How long a jump waits for the enhanced variant once the original is there, ms.
-pub const JUMP_ENHANCED_WAIT_MS: f32 = 150.0;
+/// How long a jump waits for the enhanced variant once the original is there, ms: about one
+/// callback, so two slots the filler sent together are taken together. A track that is not
+/// analysed yet starts with the original and brings enhancement in gently when it arrives
+/// (see `ARRIVAL_FADE_MS`) rather than making the listener wait for the analysis.
+pub const JUMP_ENHANCED_WAIT_MS: f32 = 12.0;
+/// Fade-in of the enhanced variant when it arrives after a voice started without it, ms: long
+/// enough to sound like the mastering easing in, not like a jump in level.
+pub const ARRIVAL_FADE_MS: f32 = 250.0;
 
 /// A linear ramp towards a target, one step per frame.
 #[derive(Copy, Clone, Debug)]
@@ -194,6 +200,7 @@ pub struct Renderer {
     preset_fade: Ramp,
     lookahead: u64,
     crossfade_frames: f32,
+    arrival_frames: f32,
     jump_wait: u64,
     queue_ended: bool,
     /// True while crossfading from `preset` to `preset_next`.
@@ -249,6 +256,7 @@ impl Renderer {
             preset_fade: Ramp::new(0.0, ms(CROSSFADE_MS)),
             lookahead: ms(LOOKAHEAD_MS).ceil() as u64,
             crossfade_frames: ms(CROSSFADE_MS),
+            arrival_frames: ms(ARRIVAL_FADE_MS),
             jump_wait: ms(JUMP_ENHANCED_WAIT_MS) as u64,
             queue_ended: false,
             preset_switching: false,
