@@ -87,6 +87,21 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// This process's user + system CPU time in clock ticks (Linux; 0 elsewhere).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
 fn drain_notices(rx: &Receiver<OutputNotice>) -> Vec<OutputNotice> {
     rx.try_iter().collect()
 }
@@ -267,6 +282,36 @@ fn plays_a_sine_through_the_alsa_null_sink() {
         steady.underruns, startup.underruns,
         "underruns after start-up: {steady:?}"
     );
+
+    // Another rate and a fixed buffer size, on the same stats (as after a restart). Run after
+    // the capture so the two streams never play at once.
+    let negotiated = negotiate(&OutputSpec::Device { name: None }, Some(44_100), Some(256))
+        .unwrap_or_else(|e| panic!("negotiate 44.1 kHz: {e}"));
+    assert_eq!(negotiated.rate(), 44_100);
+    let (tx, _notices) = crossbeam_channel::unbounded();
+    let out = Output::start(negotiated, back, Arc::clone(&stats), tx)
+        .unwrap_or_else(|(e, _)| panic!("start 44.1 kHz: {e}"));
+    eprintln!("output: {:?}", out.info());
+    assert_eq!(out.info().rate, 44_100);
+    // A fixed size is a request: the backend may round it (PulseAudio's plugin makes 256
+    // frames at 44.1 kHz into 170); `info` reports what the backend chose.
+    let chosen = out
+        .info()
+        .buffer_frames
+        .unwrap_or_else(|| panic!("no buffer size reported"));
+    assert!((64..=512).contains(&chosen), "{chosen} frames");
+    wait_for_steady(&stats, 40, Duration::from_secs(10));
+    let before = (stats.frames(), Instant::now());
+    std::thread::sleep(Duration::from_secs(1));
+    let speed = (stats.frames() - before.0) as f64 / before.1.elapsed().as_secs_f64() / 44_100.0;
+    let callback_frames = stats.snapshot().last_callback_frames;
+    let mut back = out
+        .stop()
+        .unwrap_or_else(|| panic!("no source at 44.1 kHz"));
+    eprintln!("44.1 kHz: {callback_frames}-frame callbacks, {speed:.4}x real time");
+    assert_eq!(callback_frames, chosen);
+    assert!((0.95..=1.05).contains(&speed), "{speed}x real time");
+    assert_is_probe(&mut back, 21, &tally);
 }
 
 #[test]
@@ -308,8 +353,12 @@ fn device_loss_sends_lost_and_stop_returns_the_source() {
             break;
         }
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // While the engine has not stopped the dead stream yet, cpal's worker must not spin.
+    let cpu = cpu_ticks();
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu = cpu_ticks().saturating_sub(cpu);
     let after = stats.snapshot();
+    eprintln!("CPU over 0.5 s with the dead stream still open: {cpu} ticks (100/s)");
     eprintln!(
         "after killing the server: Lost after {lost:?}; notices {seen:?}; callbacks {} -> {} \
          (xruns {} -> {})",
@@ -343,5 +392,9 @@ fn device_loss_sends_lost_and_stop_returns_the_source() {
     assert_is_probe(&mut back, 22, &tally);
 
     assert!(lost.is_some(), "no Lost notice within 5 s: {seen:?}");
+    assert!(
+        cpu < 25,
+        "the dead stream burnt {cpu} ticks of CPU in 0.5 s"
+    );
     assert!(stop_took < STOP_TIMEOUT + Duration::from_millis(100));
 }

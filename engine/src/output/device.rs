@@ -21,8 +21,10 @@
 //! allocator).
 //!
 //! **Error callback** (also cpal's thread, but not the real-time path): `Xrun` is counted and
-//! sent as [`OutputNotice::Xrun`]; `DeviceNotAvailable`, `StreamInvalidated`, `HostUnavailable`
-//! and `BackendError` become one [`OutputNotice::Lost`]; `DeviceChanged` (the backend followed
+//! sent as [`OutputNotice::Xrun`]; `DeviceNotAvailable`, `StreamInvalidated` and
+//! `HostUnavailable` become one [`OutputNotice::Lost`], and so does `BackendError` once it has
+//! persisted for [`LOST_AFTER`] without a data callback (see [`ErrorRun`]: start-up bursts of
+//! such errors are transient); `DeviceChanged` (the backend followed
 //! a new default device) becomes [`OutputNotice::Changed`]. The engine reacts on its own thread.
 //!
 //! **Stop** (control thread): the stream is dropped on a helper thread, because a backend whose
@@ -419,7 +421,41 @@ struct ErrorHandler {
     stats: Arc<OutputStats>,
     xrun_flag: Arc<AtomicBool>,
     lost_sent: bool,
+    backend_errors: ErrorRun,
     device: String,
+}
+
+/// Tells a dead stream from a transient backend error.
+///
+/// Measured through ALSA's PulseAudio plugin: a stream that starts normally sometimes first
+/// gets a burst of `BackendError`s ("snd_pcm_avail_delay: I/O error", hundreds within ~10 ms)
+/// and then plays on; when the server dies, the same kind of error repeats on every poll (about
+/// 90 000 per second) with no callback ever again, and no `DeviceNotAvailable` comes. So a
+/// backend error means "lost" once errors have kept coming for [`LOST_AFTER`] without a single
+/// data callback in between.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorRun {
+    /// When the current run of errors began, and the callback count then.
+    since: Option<(Instant, u64)>,
+}
+
+/// How long backend errors must persist, with no callback, before the stream counts as lost.
+pub(crate) const LOST_AFTER: Duration = Duration::from_millis(200);
+
+impl ErrorRun {
+    /// Records an error at `now` with the stream's callback count; true once the run without
+    /// callbacks has lasted [`LOST_AFTER`].
+    pub(crate) fn persistent(&mut self, now: Instant, callbacks: u64) -> bool {
+        match self.since {
+            Some((start, count)) if count == callbacks => {
+                now.saturating_duration_since(start) >= LOST_AFTER
+            }
+            _ => {
+                self.since = Some((now, callbacks));
+                false
+            }
+        }
+    }
 }
 
 impl ErrorHandler {
@@ -433,16 +469,18 @@ impl ErrorHandler {
             }
             ErrorKind::DeviceNotAvailable
             | ErrorKind::StreamInvalidated
-            | ErrorKind::HostUnavailable
-            | ErrorKind::BackendError => {
-                // One notice per stream: the engine replaces the whole output anyway, and some
-                // backends repeat the error on every poll.
-                if !self.lost_sent {
-                    self.lost_sent = true;
-                    tracing::warn!(device = %self.device, error = %e, "output device lost");
-                    let _ = self.notices.try_send(OutputNotice::Lost {
-                        reason: format!("{}: {e}", self.device),
-                    });
+            | ErrorKind::HostUnavailable => self.lost(&e),
+            ErrorKind::BackendError => {
+                if self.lost_sent {
+                    // A dead stream: ALSA's worker repeats this on every poll, spinning a core
+                    // until the engine drops the stream. This callback runs on that worker, so
+                    // pausing here throttles the spin; the drop still ends the loop promptly.
+                    std::thread::sleep(Duration::from_millis(5));
+                } else if self
+                    .backend_errors
+                    .persistent(Instant::now(), self.stats.callbacks())
+                {
+                    self.lost(&e);
                 }
             }
             ErrorKind::DeviceChanged => {
@@ -454,6 +492,18 @@ impl ErrorHandler {
                 let _ = self.notices.try_send(OutputNotice::Changed { name });
             }
             _ => tracing::warn!(device = %self.device, error = %e, "output stream error"),
+        }
+    }
+
+    /// Sends one `Lost` per stream: the engine replaces the whole output anyway, and backends
+    /// may repeat the error on every poll until the stream is dropped.
+    fn lost(&mut self, e: &cpal::Error) {
+        if !self.lost_sent {
+            self.lost_sent = true;
+            tracing::warn!(device = %self.device, error = %e, "output device lost");
+            let _ = self.notices.try_send(OutputNotice::Lost {
+                reason: format!("{}: {e}", self.device),
+            });
         }
     }
 }
@@ -498,6 +548,7 @@ fn build(
         stats: Arc::clone(stats),
         xrun_flag,
         lost_sent: false,
+        backend_errors: ErrorRun::default(),
         device: choice.name.clone(),
     };
     let stream = choice.device.build_output_stream_raw(
@@ -773,6 +824,21 @@ mod tests {
             pick(&c, None, None, Some(100_000)).buffer,
             BufferSize::Fixed(4096)
         );
+    }
+
+    #[test]
+    fn backend_errors_mean_lost_only_when_they_persist_without_callbacks() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut run = ErrorRun::default();
+        // A start-up burst: 10 ms of errors, then callbacks.
+        assert!((0..10).all(|i| !run.persistent(ms(i), 0)));
+        // Much later, one more error after callbacks resumed: a new run, not lost.
+        assert!(!run.persistent(ms(1000), 50));
+        assert!(!run.persistent(ms(1150), 60));
+        // A dead stream: errors keep coming and the callback count stands still.
+        assert!(!run.persistent(ms(1300), 60));
+        assert!(run.persistent(ms(1350), 60));
     }
 
     #[test]

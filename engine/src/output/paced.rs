@@ -165,8 +165,17 @@ impl<S: BlockSink> Pacer<S> {
                 frames_since_base = 0;
             }
             let started = Instant::now();
-            self.slot.render(&mut scratch);
-            self.sink.consume(&scratch, self.meter.stats());
+            // This thread stands in for a device's audio thread: the same no-allocation check.
+            #[cfg(debug_assertions)]
+            assert_no_alloc::assert_no_alloc(|| {
+                self.slot.render(&mut scratch);
+                self.sink.consume(&scratch, self.meter.stats());
+            });
+            #[cfg(not(debug_assertions))]
+            {
+                self.slot.render(&mut scratch);
+                self.sink.consume(&scratch, self.meter.stats());
+            }
             let render_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.meter.record(render_ns, self.buffer_frames);
             frames_since_base += u64::from(self.buffer_frames);
