@@ -220,3 +220,15 @@ fn a_restarted_sink_continues_the_same_stats() {
     assert!(timings.iter().any(|&(_, f)| f == 256));
     assert_is_probe(&mut back, 11, &tally);
 }
+
+#[test]
+fn outputs_move_between_threads_and_stats_are_shared() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    // The engine negotiates on one thread and may start, supervise and stop on another.
+    send::<Output>();
+    send::<Negotiated>();
+    send::<OutputNotice>();
+    send_sync::<OutputStats>();
+    send_sync::<hearth_engine::output::OutputInfo>();
+}

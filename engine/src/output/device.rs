@@ -24,8 +24,8 @@
 //! sent as [`OutputNotice::Xrun`]; `DeviceNotAvailable`, `StreamInvalidated` and
 //! `HostUnavailable` become one [`OutputNotice::Lost`], and so does `BackendError` once it has
 //! persisted for [`LOST_AFTER`] without a data callback (see [`ErrorRun`]: start-up bursts of
-//! such errors are transient); `DeviceChanged` (the backend followed
-//! a new default device) becomes [`OutputNotice::Changed`]. The engine reacts on its own thread.
+//! such errors are transient); `DeviceChanged` (the backend followed a new default device)
+//! becomes [`OutputNotice::Changed`]. The engine reacts on its own thread.
 //!
 //! **Stop** (control thread): the stream is dropped on a helper thread, because a backend whose
 //! server died may block in teardown; the source comes back through the slot's channel when
