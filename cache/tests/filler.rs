@@ -288,3 +288,67 @@ fn enhanced_chunks_served_at_random_equal_a_front_to_back_pass() {
         }
     }
 }
+
+/// Warming streams front to back (one read of the source, chains carried from chunk to chunk);
+/// every chunk it caches equals the same chunk produced on its own, cold.
+#[test]
+fn streamed_warming_equals_chunks_produced_on_their_own() {
+    let warmed_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cold_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let presets = vec![Preset::Bright, Preset::Loudness];
+    let (mut warmed, mut warmed_rx, _s1) = setup(warmed_dir.path());
+    warmed.set_demand(Demand {
+        presets: presets.clone(),
+        warm: vec![1],
+        ..Demand::default()
+    });
+    let steps = warmed.run_until_idle(500);
+    assert!(
+        steps
+            .iter()
+            .filter(|s| matches!(s, Step::Warmed { .. }))
+            .count()
+            >= 10
+    );
+    let (mut cold, mut cold_rx, _s2) = setup(cold_dir.path());
+    for (generation, chunk) in [9u64, 0, 4, 1, 10, 6].into_iter().enumerate() {
+        let demand = Demand {
+            generation: generation as u64,
+            presets: presets.clone(),
+            jump: Some(Interest {
+                entry: 1,
+                frame: chunk * u64::from(CHUNK),
+            }),
+            ..Demand::default()
+        };
+        warmed.set_demand(demand.clone());
+        cold.set_demand(demand);
+        for s in warmed.run_until_idle(20) {
+            if let Step::Served { variants, .. } = s {
+                assert!(
+                    variants.iter().all(|(_, o)| *o == Origin::Warm),
+                    "not from the warm tier: {variants:?}"
+                );
+            }
+        }
+        cold.run_until_idle(20);
+        let (mut a, mut b) = (drain(&mut warmed_rx), drain(&mut cold_rx));
+        a.sort_by_key(|x| (x.0, x.1));
+        b.sort_by_key(|x| (x.0, x.1));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((x.0, x.1), (y.0, y.1));
+            let worst =
+                x.2.iter()
+                    .zip(&y.2)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0f32, f32::max);
+            assert!(
+                worst <= common::TOLERANCE,
+                "chunk {} {}: streamed vs own differ by {worst:e}",
+                x.0,
+                x.1
+            );
+        }
+    }
+}

@@ -514,14 +514,13 @@ impl Renderer {
         self.jump = None;
         let same_entry = self.voice.is_some_and(|v| v.entry == j.entry);
         let audible = self.transport_gain.value > 0.0;
-        let mut voice = Voice::new(
-            j.entry,
-            j.frame,
-            self.lookahead as f32,
-            self.crossfade_frames,
-            true,
-            enh,
-        );
+        // Enhancement that is not here yet eases in when it arrives (see ARRIVAL_FADE_MS).
+        let fade = if enh {
+            self.crossfade_frames
+        } else {
+            self.arrival_frames
+        };
+        let mut voice = Voice::new(j.entry, j.frame, self.lookahead as f32, fade, true, enh);
         if let Some(i) = self.lookup(j.entry, j.frame).orig
             && let Some(s) = &self.held[i]
         {

@@ -312,7 +312,8 @@ fn verify(settings: &Settings, repair: bool, as_json: bool) -> Result<(), Failur
     if let Some(reason) = &r.degraded {
         return Err(Failure::other("cache verify", reason));
     }
-    if !repair && !(r.bad_files.is_empty() && r.bad_chunks.is_empty()) {
+    let damaged = !(r.bad_files.is_empty() && r.bad_chunks.is_empty());
+    if damaged && !repair {
         return Err(Failure::Other(
             "the cache has damage; run `hearth cache verify --repair`".into(),
         ));
