@@ -57,6 +57,8 @@ pub struct Demand {
     pub jump: Option<Interest>,
     /// Where the renderer is playing.
     pub playing: Option<Interest>,
+    /// The previous track while a track crossfade plays it out.
+    pub fading: Option<Interest>,
     /// The entry that follows the playing one (gapless).
     pub next: Option<u64>,
     /// Enhanced presets the renderer needs alongside the original: the active one and, while a
@@ -475,6 +477,12 @@ impl Filler {
         {
             push(&mut needs, Priority::P1, j.entry, k + 1, n);
         }
+        if let Some(f) = d.fading
+            && let Some((k, n)) = self.chunk_of(f.entry, f.frame)
+        {
+            push(&mut needs, Priority::P1, f.entry, k, n);
+            push(&mut needs, Priority::P1, f.entry, k + 1, n);
+        }
         if let Some(next) = d.next {
             let priority = if last_chunk_playing {
                 Priority::P0
@@ -557,7 +565,12 @@ impl Filler {
     /// Pins the tracks the renderer is using, so eviction leaves them alone.
     fn pin_needed(&mut self) {
         let d = &self.demand;
-        let entries = [d.playing.map(|p| p.entry), d.jump.map(|j| j.entry), d.next];
+        let entries = [
+            d.playing.map(|p| p.entry),
+            d.jump.map(|j| j.entry),
+            d.next,
+            d.fading.map(|f| f.entry),
+        ];
         let tracks: Vec<TrackId> = entries
             .iter()
             .flatten()

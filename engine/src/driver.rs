@@ -120,10 +120,16 @@ impl Driver {
         if chosen != presets[0] {
             presets.push(chosen);
         }
+        let (fading_entry, fading_frame) = self.shared.fading();
+        let fading = (fading_entry != 0).then_some(Interest {
+            entry: fading_entry,
+            frame: fading_frame,
+        });
         let demand = Demand {
             generation: self.plan.generation,
             jump,
             playing,
+            fading,
             next,
             presets,
             warm_ahead: self.plan.warm_ahead,

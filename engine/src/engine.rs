@@ -240,6 +240,7 @@ impl Parts {
             control: Mutex::new(Control::default()),
             subscribers: Mutex::new(Vec::new()),
             output: Mutex::new(None),
+            fallback: Mutex::new(None),
         });
         let pump = Pump {
             inner: Arc::clone(&inner),
@@ -288,6 +289,8 @@ pub(crate) struct Inner {
     pub control: Mutex<Control>,
     subscribers: Mutex<Vec<Sender<Event>>>,
     output: Mutex<Option<(crate::output::OutputInfo, Arc<crate::output::OutputStats>)>>,
+    /// Why the output is the null sink although a device was asked for.
+    pub fallback: Mutex<Option<String>>,
 }
 
 impl Inner {
@@ -414,6 +417,10 @@ impl Engine {
         WeakEngine(Arc::downgrade(&self.handle.inner))
     }
 
+    pub(crate) fn set_fallback(&self, reason: Option<String>) {
+        *self.inner().fallback.lock() = reason;
+    }
+
     pub(crate) fn set_output_info(
         &self,
         info: crate::output::OutputInfo,
@@ -425,6 +432,12 @@ impl Engine {
     /// The output the engine plays through (`None` for an offline engine).
     pub fn output_info(&self) -> Option<crate::output::OutputInfo> {
         self.inner().output.lock().as_ref().map(|(i, _)| i.clone())
+    }
+
+    /// Why the engine plays into the null sink although a device was asked for (no device on
+    /// this machine, say); `None` when it plays where it was asked to.
+    pub fn output_fallback(&self) -> Option<String> {
+        self.inner().fallback.lock().clone()
     }
 
     /// The output's counters (underruns, callback load; `None` offline).

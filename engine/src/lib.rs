@@ -1,10 +1,50 @@
 //! hearth-engine: the real-time engine.
 //!
-//! * [`Engine`] — the control handle (`Clone + Send + Sync`), usable from any thread;
-//! * [`Renderer`] — the only thing on the audio thread (`Send + 'static`);
-//! * [`Event`] — what happened, as a stream;
-//! * [`output`] — where the audio goes (a cpal device, a paced null sink or WAV recorder),
-//!   and [`OfflineRenderer`] for rendering as fast as possible.
+//! * [`Engine`] — the control handle (`Clone + Send + Sync`), usable from any thread: `load`,
+//!   `enqueue`, `play`, `pause`, `toggle_pause`, `stop`, `seek`, `seek_relative`, `next`,
+//!   `previous`, `set_enhancement`, `set_preset`, `set_intensity`, `set_volume`, queue
+//!   inspection, and [`Engine::events`], a stream of [`Event`]s (position, track started/ended,
+//!   buffering and recovered, cache progress per track, underruns, device changes, errors);
+//! * [`Renderer`] — the only thing on the audio thread (`Send + 'static`): never allocates,
+//!   frees, locks, blocks, logs or makes a system call (enforced by a test with a checking
+//!   allocator);
+//! * [`output`] — where the audio goes: a cpal device, or the null sink or WAV recorder (both
+//!   paced in real time like a device); [`OfflineRenderer`] renders as fast as asked.
+//!
+//! Threads: the control side (the caller), the audio thread (the output's), `hearth-filler`
+//! (decodes, resamples and masters chunks in priority order) and `hearth-events` (turns what
+//! the renderer and filler report into events, supervises the output).
+//!
+//! ```
+//! use std::time::Duration;
+//! use hearth_engine::{EngineBuilder, Event, Preset};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let cache = tempfile::tempdir()?;
+//! // Offline: render as fast as we ask (a real-time engine is
+//! // `EngineBuilder::new().build(OutputSpec::Device { name: None })`).
+//! let (engine, mut output) = EngineBuilder::new()
+//!     .rate(48_000)
+//!     .cache_dir(cache.path())
+//!     .enhancement(true, Preset::Warm, 0.8)
+//!     .build_offline()?;
+//! let events = engine.events();
+//! engine.enqueue(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/fixtures/vorbis.ogg"))?;
+//! engine.play()?;
+//!
+//! let mut buffer = vec![0.0f32; 512 * 2]; // interleaved stereo
+//! output.render(&mut buffer);
+//! engine.seek(Duration::from_millis(1500))?; // takes effect in the next render call
+//! engine.set_preset(Preset::Punchy);
+//! for _ in 0..20 {
+//!     output.render(&mut buffer);
+//! }
+//! let (_, position) = engine.position().expect("playing");
+//! assert!(position > Duration::from_millis(1500));
+//! assert!(events.try_iter().any(|e| matches!(e, Event::Seeked { .. })));
+//! # Ok(())
+//! # }
+//! ```
 
 mod command;
 mod driver;
@@ -20,6 +60,7 @@ mod shared;
 pub use engine::{Engine, EngineBuilder, EngineConfig, OfflineRenderer};
 pub use error::EngineError;
 pub use event::Event;
+pub use hearth_dsp::Preset;
 pub use queue::{EntryId, EntryStatus, QueueEntry, TrackMeta};
 pub use renderer::Renderer;
 pub use shared::Transport;

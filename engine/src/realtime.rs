@@ -84,6 +84,7 @@ impl EngineBuilder {
             pump.fallback = fallback_reason;
         }
         engine.set_output_info(output.info().clone(), Arc::clone(&stats));
+        engine.set_fallback(pump.fallback.clone());
         engine.add_thread(driver::spawn(driver)?);
         let stop = engine.stop_flag();
         let supervisor = Supervisor {

@@ -191,6 +191,10 @@ pub struct Renderer {
     voice: Option<Voice>,
     old: Option<Voice>,
     old_gain: Ramp,
+    /// True when `old` is the previous track (a track crossfade), not a seek's old position.
+    old_between_tracks: bool,
+    /// Track crossfade length in frames (0: gapless).
+    track_crossfade: u64,
     jump: Option<PendingJump>,
     next: Option<(u64, Option<u64>)>,
     mix: Smooth,
@@ -247,6 +251,8 @@ impl Renderer {
             voice: None,
             old: None,
             old_gain: Ramp::new(0.0, ms(CROSSFADE_MS)),
+            old_between_tracks: false,
+            track_crossfade: 0,
             jump: None,
             next: None,
             mix: Smooth::new(if on { intensity } else { 0.0 }, ms(CROSSFADE_MS)),
@@ -357,6 +363,7 @@ impl Renderer {
     }
 
     fn take_params(&mut self) {
+        self.track_crossfade = self.shared.track_crossfade.load(Ordering::Relaxed);
         let on = self.shared.enhance.load(Ordering::Relaxed);
         let intensity = self.shared.intensity.load().clamp(0.0, 1.0);
         self.mix.set(if on { intensity } else { 0.0 });
@@ -528,6 +535,7 @@ impl Renderer {
         }
         if audible && let Some(old) = self.voice {
             self.old = Some(old);
+            self.old_between_tracks = false;
             self.old_gain = Ramp {
                 value: 1.0,
                 target: 0.0,
@@ -592,6 +600,50 @@ impl Renderer {
         self.emit(RtEvent::PresetActive { preset: next });
     }
 
+    /// With a track crossfade configured: when the playing track is that close to its end and
+    /// the next one's start is here, the next one starts under it.
+    #[inline]
+    fn maybe_start_track_crossfade(&mut self) {
+        let xf = self.track_crossfade;
+        if xf == 0 || self.old.is_some() || self.jump.is_some() {
+            return;
+        }
+        let Some(v) = self.voice else { return };
+        if v.track_frames == u64::MAX || v.frame >= v.track_frames || v.frame + xf < v.track_frames
+        {
+            return;
+        }
+        let Some(next) = self.successor() else { return };
+        let (orig, enh) = self.have(next, 0);
+        if !orig {
+            return;
+        }
+        let remaining = (v.track_frames - v.frame).max(1) as f32;
+        self.old = Some(v);
+        self.old_gain = Ramp {
+            value: 1.0,
+            target: 0.0,
+            step: 1.0 / remaining,
+        };
+        self.old_between_tracks = true;
+        let mut voice = Voice::new(
+            next,
+            0,
+            self.lookahead as f32,
+            self.crossfade_frames,
+            true,
+            enh,
+        );
+        if let Some(i) = self.lookup(next, 0).orig
+            && let Some(s) = &self.held[i]
+        {
+            voice.track_frames = s.track_frames;
+        }
+        self.voice = Some(voice);
+        self.emit(RtEvent::TrackEnded { entry: v.entry });
+        self.emit(RtEvent::TrackStarted { entry: next });
+    }
+
     /// One output frame.
     #[inline]
     fn next_frame(&mut self) -> [f32; 2] {
@@ -622,6 +674,7 @@ impl Renderer {
         } else {
             0.0
         };
+        self.maybe_start_track_crossfade();
         let mut out = [0.0f32; 2];
         if let Some(mut v) = self.voice {
             let s = self.voice_frame(&mut v, mix, preset_p, true);
@@ -631,8 +684,16 @@ impl Renderer {
         if let Some(mut old) = self.old {
             let g = self.old_gain.next();
             let s = self.voice_frame(&mut old, mix, preset_p, false);
-            out[0] = out[0] * (1.0 - g) + s[0] * g;
-            out[1] = out[1] * (1.0 - g) + s[1] * g;
+            // Seeks and jumps crossfade two takes of the same music: constant gain. Two
+            // different tracks are uncorrelated: constant power.
+            let (g_new, g_old) = if self.old_between_tracks {
+                let a = g * std::f32::consts::FRAC_PI_2;
+                (a.cos(), a.sin())
+            } else {
+                (1.0 - g, g)
+            };
+            out[0] = out[0] * g_new + s[0] * g_old;
+            out[1] = out[1] * g_new + s[1] * g_old;
             self.old = if self.old_gain.settled() {
                 None
             } else {
@@ -768,6 +829,12 @@ impl Renderer {
         if let Some(v) = self.voice {
             self.shared
                 .set_position(v.entry, v.frame.min(v.track_frames));
+        }
+        match self.old {
+            Some(o) if self.old_between_tracks => {
+                self.shared.set_fading(o.entry, o.frame.min(o.track_frames))
+            }
+            _ => self.shared.set_fading(0, 0),
         }
         self.shared.callbacks.fetch_add(1, Ordering::Relaxed);
         self.shared

@@ -75,6 +75,8 @@ pub struct Shared {
 
     // Renderer -> everyone.
     position: AtomicU64,
+    /// The previous track while a track crossfade plays it out (packed like `position`).
+    fading: AtomicU64,
     transport: AtomicU8,
     /// The preset the renderer is playing now (lags `preset` until its audio has arrived).
     pub active_preset: AtomicU8,
@@ -104,6 +106,7 @@ impl Shared {
             preset: AtomicU8::new(preset.id()),
             track_crossfade: AtomicU64::new(0),
             position: AtomicU64::new(0),
+            fading: AtomicU64::new(0),
             transport: AtomicU8::new(Transport::Stopped as u8),
             active_preset: AtomicU8::new(preset.id()),
             jump_done: AtomicU64::new(0),
@@ -126,6 +129,21 @@ impl Shared {
     #[inline]
     pub fn set_position(&self, entry: u64, frame: u64) {
         self.position.store(
+            ((entry & MAX_ENTRY) << FRAME_BITS) | (frame & FRAME_MASK),
+            Ordering::Release,
+        );
+    }
+
+    /// The track being crossfaded out, if any: (queue entry, engine frame); entry 0 = none.
+    pub fn fading(&self) -> (u64, u64) {
+        let p = self.fading.load(Ordering::Acquire);
+        (p >> FRAME_BITS, p & FRAME_MASK)
+    }
+
+    /// Publishes the fading track's position (renderer only; entry 0 clears it).
+    #[inline]
+    pub fn set_fading(&self, entry: u64, frame: u64) {
+        self.fading.store(
             ((entry & MAX_ENTRY) << FRAME_BITS) | (frame & FRAME_MASK),
             Ordering::Release,
         );

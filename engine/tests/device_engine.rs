@@ -22,7 +22,9 @@ use hearth_engine::{EngineBuilder, Event};
 #[test]
 fn the_demo_plays_seeks_and_toggles_on_a_real_device_without_underruns() {
     if std::env::var("HEARTH_ALSA_TEST").as_deref() != Ok("1") {
-        eprintln!("note: skipped; set HEARTH_ALSA_TEST=1 after starting ../shared/alsa/null-sink.sh");
+        eprintln!(
+            "note: skipped; set HEARTH_ALSA_TEST=1 after starting ../shared/alsa/null-sink.sh"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -31,15 +33,25 @@ fn the_demo_plays_seeks_and_toggles_on_a_real_device_without_underruns() {
         .buffer_frames(512)
         .build(OutputSpec::Device { name: None })
         .unwrap_or_else(|e| panic!("{e}"));
-    let info = engine.output_info().unwrap_or_else(|| panic!("no output info"));
+    let info = engine
+        .output_info()
+        .unwrap_or_else(|| panic!("no output info"));
     assert_eq!(info.kind, OutputKind::Device, "fell back to {info:?}");
     let events = engine.events();
-    engine.enqueue(common::asset("demo.flac")).unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .enqueue(common::asset("demo.flac"))
+        .unwrap_or_else(|e| panic!("{e}"));
     engine.play().unwrap_or_else(|e| panic!("{e}"));
     // Wait until the audio is flowing (PulseAudio takes up to ~2 s to start pacing).
     let start = Instant::now();
-    while engine.position().is_none_or(|(_, t)| t < Duration::from_millis(500)) {
-        assert!(start.elapsed() < Duration::from_secs(10), "playback did not start");
+    while engine
+        .position()
+        .is_none_or(|(_, t)| t < Duration::from_millis(500))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "playback did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(1500));
@@ -53,18 +65,29 @@ fn the_demo_plays_seeks_and_toggles_on_a_real_device_without_underruns() {
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
     std::thread::sleep(Duration::from_millis(800));
-    engine.seek(Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .seek(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
     std::thread::sleep(Duration::from_millis(800));
     engine.set_enhancement(false);
     std::thread::sleep(Duration::from_millis(800));
     engine.set_enhancement(true);
     std::thread::sleep(Duration::from_millis(800));
-    engine.seek(Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .seek(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
     let _ = recorder.wait();
-    let position = engine.position().map(|(_, t)| t.as_secs_f64()).unwrap_or(0.0);
-    assert!((5.0..8.0).contains(&position), "position {position} s after seeking to 5 s");
+    let position = engine
+        .position()
+        .map(|(_, t)| t.as_secs_f64())
+        .unwrap_or(0.0);
+    assert!(
+        (5.0..8.0).contains(&position),
+        "position {position} s after seeking to 5 s"
+    );
     // The device got the music: a continuous, non-silent recording at the right level.
-    let mut r = hound::WavReader::open(&capture).unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
+    let mut r =
+        hound::WavReader::open(&capture).unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
     let samples: Vec<f32> = r.samples::<f32>().map(|s| s.unwrap_or(0.0)).collect();
     let frames = samples.len() / 2;
     assert!(frames > 48_000 * 3, "only {frames} frames captured");
@@ -83,9 +106,27 @@ fn the_demo_plays_seeks_and_toggles_on_a_real_device_without_underruns() {
             run = 0;
         }
     }
-    assert!(longest.0 < 960, "a gap of {} silent frames at frame {} of {frames} in the capture", longest.0, longest.1);
-    assert_eq!(stats.underruns(), underruns_before, "underruns while playing: {:?}", stats.snapshot());
+    assert!(
+        longest.0 < 960,
+        "a gap of {} silent frames at frame {} of {frames} in the capture",
+        longest.0,
+        longest.1
+    );
+    assert_eq!(
+        stats.underruns(),
+        underruns_before,
+        "underruns while playing: {:?}",
+        stats.snapshot()
+    );
     let ev: Vec<Event> = events.try_iter().collect();
-    assert!(ev.iter().filter(|e| matches!(e, Event::Seeked { .. })).count() >= 3);
-    assert!(!ev.iter().any(|e| matches!(e, Event::Underrun { .. })), "underrun events: {ev:?}");
+    assert!(
+        ev.iter()
+            .filter(|e| matches!(e, Event::Seeked { .. }))
+            .count()
+            >= 3
+    );
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::Underrun { .. })),
+        "underrun events: {ev:?}"
+    );
 }

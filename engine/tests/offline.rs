@@ -280,3 +280,45 @@ fn seeks_toggles_sweeps_pauses_and_skips_are_click_free() {
         "the session was silent"
     );
 }
+
+/// With a track crossfade, the next track starts under the end of the previous one (equal
+/// power), and the queue is that much shorter; without one, the join is gapless (see above).
+#[test]
+fn a_track_crossfade_overlaps_the_tracks_by_its_length() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (engine, mut r) = hearth_engine::EngineBuilder::new()
+        .rate(RATE)
+        .chunk_frames(CHUNK)
+        .cache_dir(dir.path())
+        .enhancement(false, Preset::Warm, 1.0)
+        .track_crossfade(Duration::from_millis(500))
+        .build_offline()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let events = engine.events();
+    let a = fixture("flac16_44k.flac");
+    let b = fixture("wav16.wav");
+    let (wa, wb) = (source(&a), source(&b));
+    engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    let xf = 24_000usize;
+    let (na, nb) = (wa.len() / 2, wb.len() / 2);
+    let got = render(&mut r, na + nb, 64);
+    // Before the crossfade: A alone. After it: B alone, shifted by the overlap.
+    assert_eq!(&got[RAMP * 2..(na - xf) * 2], &wa[RAMP * 2..(na - xf) * 2]);
+    let b_only = na; // A has ended: from here B plays alone, `xf` frames into itself
+    assert_eq!(&got[b_only * 2..(na + nb - xf) * 2], &wb[xf * 2..]);
+    // In the middle of the crossfade: cos/sin gains of ½π·½.
+    let mid = na - xf / 2;
+    let g = std::f32::consts::FRAC_1_SQRT_2;
+    let want = wa[mid * 2] * g + wb[(xf / 2) * 2] * g;
+    assert!(
+        (got[mid * 2] - want).abs() < 2e-3,
+        "{} vs {want}",
+        got[mid * 2]
+    );
+    // The queue ended `xf` frames early, and said so.
+    assert!(got[(na + nb - xf + 64) * 2..].iter().all(|&s| s == 0.0));
+    let ev = drain(&events);
+    assert!(ev.iter().any(|e| matches!(e, Event::QueueEnded)));
+}

@@ -37,6 +37,9 @@ pub fn run(
         return Err(Failure::file(&paths[0], "No such file or directory"));
     }
     let engine = build_engine(&settings)?;
+    if let Some(reason) = engine.output_fallback() {
+        eprintln!("hearth: no audio device ({reason}); playing into the null sink");
+    }
     let events = engine.events();
     for p in &paths {
         engine.enqueue(p).map_err(|e| Failure::other("queue", e))?;
