@@ -341,6 +341,7 @@ impl<'e> Session<'e> {
                 underruns: stats.as_ref().map_or(0, |s| s.underruns()),
                 load_last: stats.as_ref().map_or(0.0, |s| s.load_last()),
                 load_max: stats.as_ref().map_or(0.0, |s| s.load_max()),
+                fallback: engine.output_fallback(),
             }
         });
         ViewModel {

@@ -92,6 +92,8 @@ pub struct OutputView {
     pub load_last: f32,
     /// Highest load seen.
     pub load_max: f32,
+    /// Why this is the null sink although a device was asked for.
+    pub fallback: Option<String>,
 }
 
 /// One queue entry.
@@ -395,7 +397,17 @@ fn draw_output(frame: &mut Frame, area: Rect, vm: &ViewModel) {
                 })
             };
             vec![
-                Line::from(vec![field("Device"), Span::raw(o.name.clone()).bold()]),
+                Line::from(vec![
+                    field("Device"),
+                    Span::raw(o.name.clone()).bold(),
+                    match &o.fallback {
+                        Some(why) => Span::styled(
+                            format!(" (no device: {why})"),
+                            Style::new().fg(Color::Yellow),
+                        ),
+                        None => Span::raw(""),
+                    },
+                ]),
                 Line::from(vec![
                     field("Format"),
                     Span::raw(format!("{} Hz{buffer}", o.rate)),
@@ -585,6 +597,7 @@ mod tests {
                 underruns: 3,
                 load_last: 0.04,
                 load_max: 0.25,
+                fallback: None,
             }),
             cache_problem: None,
             queue: vec![
@@ -711,11 +724,15 @@ mod tests {
         vm.volume = 0.0;
         vm.notice = None;
         vm.cache_problem = Some("disk full".into());
+        if let Some(o) = vm.output.as_mut() {
+            o.fallback = Some("none found".into());
+        }
         let text = render(&vm, 100, 30).join("\n");
         assert!(text.contains("❚❚ paused"), "{text}");
         assert!(text.contains("○ off") && !text.contains("● on"), "{text}");
         assert!(text.contains("muted"), "{text}");
         assert!(text.contains("cache unavailable (disk full)"), "{text}");
+        assert!(text.contains("null (no device: none found)"), "{text}");
 
         vm.transport = Transport::Playing;
         vm.buffering = true;
