@@ -22,7 +22,7 @@ pub use hearth_dsp::{Chain, ChainParams, Preset, TrackAnalysis, UnknownPreset, i
 pub use hearth_engine::Engine;
 pub use hearth_engine::{
     EngineBuilder, EngineConfig, EngineError, EntryId, EntryStatus, Event, OfflineRenderer,
-    QueueEntry, Renderer, TrackMeta, Transport, output,
+    QueueEntry, Renderer, Telemetry, TrackMeta, Transport, output,
 };
 
 /// The cache: configuration, statistics and maintenance.

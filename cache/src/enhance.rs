@@ -5,7 +5,8 @@
 //! Runs on: the filler (and `hearth render`/`analyze`). Never on the audio thread.
 
 use hearth_dsp::{
-    Analyzer, CalibrationWindow, Chain, Preset, TrackAnalysis, analysis_plan, calibration_plan,
+    Analyzer, Calibrator, Chain, OwnedWindow, Preset, TrackAnalysis, analysis_plan,
+    calibration_plan,
 };
 
 use crate::chunk::ENGINE_CHANNELS;
@@ -57,27 +58,38 @@ pub fn calibrate(
     preset: Preset,
     analysis: &TrackAnalysis,
 ) -> Result<f32, SourceError> {
+    let windows = calibration_windows(source, preset, analysis)?;
+    let mut c = Calibrator::new(preset, analysis, source.engine_rate(), windows);
+    loop {
+        if let Some(correction) = c.step() {
+            return Ok(correction);
+        }
+    }
+}
+
+/// Reads the calibration windows of `preset` for a track (with their pre-roll and lookahead).
+pub fn calibration_windows(
+    source: &mut Source,
+    preset: Preset,
+    analysis: &TrackAnalysis,
+) -> Result<Vec<OwnedWindow>, SourceError> {
     let rate = source.engine_rate();
     let lookahead = Chain::new(preset, analysis, 0.0, rate).lookahead();
     let preroll = (hearth_dsp::calibrate::PREROLL_MS * u64::from(rate) / 1000) as usize;
-    let plan = calibration_plan(source.frames(), rate);
-    let mut spans = Vec::with_capacity(plan.len());
-    for w in &plan {
-        spans.push(read_span(
-            source,
-            w.start as i64 - preroll as i64,
-            w.end + lookahead as u64,
-        )?);
-    }
-    let windows: Vec<CalibrationWindow<'_>> = spans
+    calibration_plan(source.frames(), rate)
         .iter()
-        .map(|audio| CalibrationWindow {
-            audio,
-            preroll,
-            lookahead,
+        .map(|w| {
+            Ok(OwnedWindow {
+                audio: read_span(
+                    source,
+                    w.start as i64 - preroll as i64,
+                    w.end + lookahead as u64,
+                )?,
+                preroll,
+                lookahead,
+            })
         })
-        .collect();
-    Ok(hearth_dsp::calibrate(preset, analysis, rate, &windows))
+        .collect()
 }
 
 /// Source frames `[start, end)` (`start` may be negative), zero outside the track.

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hearth_dsp::{Analyzer, Chain, Preset, TrackAnalysis, analysis_plan};
+use hearth_dsp::{Analyzer, Calibrator, Chain, Preset, TrackAnalysis, analysis_plan};
 
 use crate::chunk::{ChunkGeometry, ENGINE_CHANNELS, TrackId, Variant};
 use crate::decode::SourceInfo;
@@ -130,6 +130,15 @@ pub enum Step {
         /// True when the analysis is complete.
         complete: bool,
     },
+    /// Part of a preset's calibration was done (one window).
+    Calibrating {
+        /// Why.
+        priority: Priority,
+        /// The entry.
+        entry: u64,
+        /// The preset.
+        preset: Preset,
+    },
     /// A preset was calibrated for a track.
     Calibrated {
         /// Why.
@@ -213,6 +222,8 @@ struct TrackState {
     damaged_reported: bool,
     /// Sequential warming in progress (see `Stream`).
     stream: Option<Stream>,
+    /// A calibration in progress.
+    calibration_job: Option<(Preset, Calibrator)>,
 }
 
 /// Front-to-back production for warming: the source is read once, sequentially, and every
@@ -377,6 +388,9 @@ impl Filler {
             if let Some(step) = self.serve(need, true) {
                 return step;
             }
+        }
+        if let Some(step) = self.precalibrate() {
+            return step;
         }
         for need in self.warm_needs() {
             if let Some(step) = self.serve(need, true) {
@@ -640,6 +654,7 @@ impl Filler {
             warm_cursor: 0,
             damaged_reported: false,
             stream: None,
+            calibration_job: None,
         })
     }
 
@@ -694,6 +709,19 @@ impl Filler {
         }
     }
 
+    /// While the renderer is fed: calibrate the playing track's other presets (a window per
+    /// step), so switching presets later only costs a chunk.
+    fn precalibrate(&mut self) -> Option<Step> {
+        let entry = self.demand.playing?.entry;
+        let missing = match self.entries.get(&entry) {
+            Some(EntryState::Open(t)) if t.analysis.is_some() => Preset::ALL
+                .into_iter()
+                .find(|p| !t.calibration.contains_key(p))?,
+            _ => return None,
+        };
+        self.prepare_enhanced(entry, missing, Priority::P2)
+    }
+
     /// True when enhanced chunks of `preset` can be produced for `entry` now.
     fn enhanced_ready(&self, entry: u64, preset: Preset) -> bool {
         matches!(self.entries.get(&entry), Some(EntryState::Open(t)) if t.analysis.is_some() && t.calibration.contains_key(&preset))
@@ -724,15 +752,45 @@ impl Filler {
             });
         }
         if !t.calibration.contains_key(&preset) {
-            let analysis = t.analysis.as_ref()?;
-            let gain = enhance::calibrate(&mut t.source, preset, analysis).ok()?;
-            t.calibration.insert(preset, gain);
-            store.set_calibration(t.track, preset, gain);
-            return Some(Step::Calibrated {
-                priority,
-                entry,
-                preset,
-            });
+            // In steps: read the windows, then one window through the chain per step.
+            let job = match t.calibration_job.take() {
+                Some((p, job)) if p == preset => job,
+                // A job for another preset is dropped (it starts again when needed).
+                _ => {
+                    let analysis = t.analysis.as_ref()?;
+                    let windows =
+                        enhance::calibration_windows(&mut t.source, preset, analysis).ok()?;
+                    t.calibration_job = Some((
+                        preset,
+                        Calibrator::new(preset, analysis, t.source.engine_rate(), windows),
+                    ));
+                    return Some(Step::Calibrating {
+                        priority,
+                        entry,
+                        preset,
+                    });
+                }
+            };
+            let mut job = job;
+            return match job.step() {
+                Some(gain) => {
+                    t.calibration.insert(preset, gain);
+                    store.set_calibration(t.track, preset, gain);
+                    Some(Step::Calibrated {
+                        priority,
+                        entry,
+                        preset,
+                    })
+                }
+                None => {
+                    t.calibration_job = Some((preset, job));
+                    Some(Step::Calibrating {
+                        priority,
+                        entry,
+                        preset,
+                    })
+                }
+            };
         }
         None
     }

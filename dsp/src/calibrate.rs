@@ -65,44 +65,127 @@ pub fn calibrate(
     rate: u32,
     windows: &[CalibrationWindow<'_>],
 ) -> f32 {
-    if analysis.integrated_lufs <= SILENCE_LUFS || windows.is_empty() {
-        return 0.0;
-    }
-    let target = f64::from(preset.params(analysis).target_lufs);
-    let Some(input_lufs) = measure(
-        rate,
-        windows.iter().map(|w| {
-            let end = w.audio.len() - 2 * w.lookahead;
-            &w.audio[2 * w.preroll..end]
-        }),
-    ) else {
-        return 0.0;
-    };
-    let mut correction = 0.0f64;
-    let mut out = Vec::new();
-    for _ in 0..MAX_ITERATIONS {
-        let mut chain = Chain::new(preset, analysis, correction as f32, rate);
-        let outputs: Vec<Vec<f32>> = windows
-            .iter()
-            .map(|w| {
-                out.clear();
-                out.resize(w.audio.len() - 2 * (w.preroll + w.lookahead), 0.0);
-                chain.render_with_preroll(w.audio, w.preroll, &mut out);
-                out.clone()
-            })
-            .collect();
-        let Some(output_lufs) = measure(rate, outputs.iter().map(Vec::as_slice)) else {
-            break;
-        };
-        // Expected whole-track output = track input loudness + what the chain adds here.
-        let expected = analysis.integrated_lufs + (output_lufs - input_lufs);
-        let step = target - expected;
-        correction += step;
-        if step.abs() < CONVERGED_DB {
-            break;
+    let owned = windows
+        .iter()
+        .map(|w| OwnedWindow {
+            audio: w.audio.to_vec(),
+            preroll: w.preroll,
+            lookahead: w.lookahead,
+        })
+        .collect();
+    let mut c = Calibrator::new(preset, analysis, rate, owned);
+    loop {
+        if let Some(correction) = c.step() {
+            return correction;
         }
     }
-    correction as f32
+}
+
+/// A calibration window that owns its audio (for [`Calibrator`]).
+#[derive(Debug, Clone)]
+pub struct OwnedWindow {
+    /// Interleaved stereo input over `[start − preroll, end + lookahead)`.
+    pub audio: Vec<f32>,
+    /// Frames of pre-roll at the start.
+    pub preroll: usize,
+    /// Frames of lookahead at the end.
+    pub lookahead: usize,
+}
+
+/// [`calibrate`] in small steps — one window through the chain per step — so a caller that
+/// must stay responsive (the filler) can interleave other work.
+#[derive(Debug)]
+pub struct Calibrator {
+    preset: Preset,
+    analysis: TrackAnalysis,
+    rate: u32,
+    target: f64,
+    windows: Vec<OwnedWindow>,
+    input_lufs: Option<f64>,
+    correction: f64,
+    iteration: usize,
+    next_window: usize,
+    outputs: Vec<Vec<f32>>,
+    chain: Option<Chain>,
+    done: Option<f32>,
+}
+
+impl Calibrator {
+    /// A calibration of `preset` for a track over `windows` (see [`calibration_plan`]).
+    pub fn new(
+        preset: Preset,
+        analysis: &TrackAnalysis,
+        rate: u32,
+        windows: Vec<OwnedWindow>,
+    ) -> Self {
+        let silent = analysis.integrated_lufs <= SILENCE_LUFS || windows.is_empty();
+        Calibrator {
+            preset,
+            target: f64::from(preset.params(analysis).target_lufs),
+            analysis: analysis.clone(),
+            rate,
+            windows,
+            input_lufs: None,
+            correction: 0.0,
+            iteration: 0,
+            next_window: 0,
+            outputs: Vec::new(),
+            chain: None,
+            done: silent.then_some(0.0),
+        }
+    }
+
+    /// Does one unit of work; the correction (dB) once finished.
+    pub fn step(&mut self) -> Option<f32> {
+        if let Some(c) = self.done {
+            return Some(c);
+        }
+        let Some(input_lufs) = self.input_lufs else {
+            let measured = measure(
+                self.rate,
+                self.windows.iter().map(|w| {
+                    let end = w.audio.len() - 2 * w.lookahead;
+                    &w.audio[2 * w.preroll..end]
+                }),
+            );
+            match measured {
+                Some(l) => self.input_lufs = Some(l),
+                None => self.done = Some(0.0),
+            }
+            return self.done;
+        };
+        if self.next_window < self.windows.len() {
+            let (preset, rate, correction) = (self.preset, self.rate, self.correction as f32);
+            let analysis = &self.analysis;
+            let chain = self
+                .chain
+                .get_or_insert_with(|| Chain::new(preset, analysis, correction, rate));
+            let w = &self.windows[self.next_window];
+            let mut out = vec![0.0; w.audio.len() - 2 * (w.preroll + w.lookahead)];
+            chain.render_with_preroll(&w.audio, w.preroll, &mut out);
+            self.outputs.push(out);
+            self.next_window += 1;
+            return None;
+        }
+        // An iteration is complete: correct the gain.
+        let output_lufs = measure(self.rate, self.outputs.iter().map(Vec::as_slice));
+        self.outputs.clear();
+        self.next_window = 0;
+        self.chain = None;
+        self.iteration += 1;
+        let Some(output_lufs) = output_lufs else {
+            self.done = Some(self.correction as f32);
+            return self.done;
+        };
+        // Expected whole-track output = track input loudness + what the chain adds here.
+        let expected = self.analysis.integrated_lufs + (output_lufs - input_lufs);
+        let step = self.target - expected;
+        self.correction += step;
+        if step.abs() < CONVERGED_DB || self.iteration >= MAX_ITERATIONS {
+            self.done = Some(self.correction as f32);
+        }
+        self.done
+    }
 }
 
 /// Integrated loudness of several windows measured as one programme.

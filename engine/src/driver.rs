@@ -56,6 +56,8 @@ pub(crate) struct Driver {
     plan: Plan,
     failed: HashSet<u64>,
     events: Sender<FillerEvent>,
+    /// Test hook: pause after every unit of work.
+    pub delay: Duration,
 }
 
 impl Driver {
@@ -72,6 +74,7 @@ impl Driver {
             plan: Plan::default(),
             failed: HashSet::new(),
             events,
+            delay: Duration::ZERO,
         }
     }
 
@@ -177,7 +180,11 @@ pub(crate) fn spawn(mut driver: Driver) -> std::io::Result<JoinHandle<()>> {
                     break;
                 }
                 driver.update_demand();
-                if driver.step() == Step::Idle {
+                let step = driver.step();
+                if step != Step::Idle && !driver.delay.is_zero() {
+                    std::thread::sleep(driver.delay);
+                }
+                if step == Step::Idle {
                     // Nothing to do: wait for news, or re-read the renderer's position soon (it
                     // moves on its own, and the next chunk becomes needed).
                     match driver.rx.recv_timeout(Duration::from_millis(4)) {

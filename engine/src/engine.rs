@@ -59,6 +59,10 @@ pub struct EngineConfig {
     pub position_interval: Duration,
     /// Warm the playing and next tracks whole into the warm tier.
     pub warm_ahead: bool,
+    /// Test hook: the filler pauses this long after every unit of work (to show that the
+    /// benchmarks measure what they claim).
+    #[doc(hidden)]
+    pub filler_delay: Duration,
 }
 
 impl Default for EngineConfig {
@@ -76,8 +80,30 @@ impl Default for EngineConfig {
             track_crossfade: Duration::ZERO,
             position_interval: Duration::from_millis(250),
             warm_ahead: true,
+            filler_delay: Duration::ZERO,
         }
     }
+}
+
+/// The renderer's counters at one moment (see [`Engine::telemetry`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Telemetry {
+    /// Generation of the last seek/jump the renderer carried out.
+    pub jump_done: u64,
+    /// Generation of the last seek/jump asked for.
+    pub generation: u64,
+    /// Times the enhancement mix started moving.
+    pub mix_changes: u64,
+    /// Times a preset switch started.
+    pub preset_switches: u64,
+    /// Frames of audio (not silence) played.
+    pub audible_frames: u64,
+    /// Frames rendered.
+    pub frames_rendered: u64,
+    /// Render calls.
+    pub callbacks: u64,
+    /// Frames of silence played because audio was missing.
+    pub miss_frames: u64,
 }
 
 /// Builds an [`Engine`].
@@ -229,7 +255,8 @@ impl Parts {
                 chunk_frames: config.chunk_frames,
             },
         );
-        let driver = Driver::new(filler, filler_rx, Arc::clone(&shared), fevents_tx);
+        let mut driver = Driver::new(filler, filler_rx, Arc::clone(&shared), fevents_tx);
+        driver.delay = config.filler_delay;
         let inner = Arc::new(Inner {
             shared,
             store,
@@ -716,6 +743,22 @@ impl Engine {
             s.callbacks.load(Ordering::Relaxed),
             s.frames_rendered.load(Ordering::Relaxed),
         )
+    }
+
+    /// Counters published by the renderer, for measuring how fast commands take effect (see
+    /// `hearth bench`): read one before a command, spin until it moves.
+    pub fn telemetry(&self) -> Telemetry {
+        let s = &self.inner().shared;
+        Telemetry {
+            jump_done: s.jump_done.load(Ordering::Acquire),
+            generation: self.inner().control.lock().generation,
+            mix_changes: s.mix_changes.load(Ordering::Acquire),
+            preset_switches: s.preset_switches.load(Ordering::Acquire),
+            audible_frames: s.audible_frames.load(Ordering::Acquire),
+            frames_rendered: s.frames_rendered.load(Ordering::Acquire),
+            callbacks: s.callbacks.load(Ordering::Acquire),
+            miss_frames: s.miss_frames.load(Ordering::Acquire),
+        }
     }
 
     /// Warms whole entries into the warm tier in the background (lowest priority).

@@ -57,7 +57,7 @@ mod realtime;
 mod renderer;
 mod shared;
 
-pub use engine::{Engine, EngineBuilder, EngineConfig, OfflineRenderer};
+pub use engine::{Engine, EngineBuilder, EngineConfig, OfflineRenderer, Telemetry};
 pub use error::EngineError;
 pub use event::Event;
 pub use hearth_dsp::Preset;

@@ -209,6 +209,8 @@ pub struct Renderer {
     queue_ended: bool,
     /// True while crossfading from `preset` to `preset_next`.
     preset_switching: bool,
+    /// Frames of audio (not silence) played since the last publish.
+    audible: u64,
     memo: Memo,
     /// Bumped whenever `held` or the wanted presets change; invalidates `memo`.
     epoch: u64,
@@ -266,6 +268,7 @@ impl Renderer {
             jump_wait: ms(JUMP_ENHANCED_WAIT_MS) as u64,
             queue_ended: false,
             preset_switching: false,
+            audible: 0,
             memo: Memo::default(),
             epoch: 1,
             shared,
@@ -366,7 +369,12 @@ impl Renderer {
         self.track_crossfade = self.shared.track_crossfade.load(Ordering::Relaxed);
         let on = self.shared.enhance.load(Ordering::Relaxed);
         let intensity = self.shared.intensity.load().clamp(0.0, 1.0);
-        self.mix.set(if on { intensity } else { 0.0 });
+        let target = if on { intensity } else { 0.0 };
+        if target != self.mix.target {
+            // Telemetry for latency measurements: the mix starts moving in this callback.
+            self.shared.mix_changes.fetch_add(1, Ordering::Release);
+        }
+        self.mix.set(target);
         self.volume.set(self.shared.volume.load().clamp(0.0, 4.0));
         let wanted = self.shared.preset();
         if self.preset_switching {
@@ -569,13 +577,16 @@ impl Renderer {
             return;
         }
         let Some(v) = self.voice else {
+            self.shared.preset_switches.fetch_add(1, Ordering::Release);
             self.finish_preset_switch(next);
             return;
         };
         if self.mix.value == 0.0 && self.mix.target == 0.0 {
+            self.shared.preset_switches.fetch_add(1, Ordering::Release);
             self.finish_preset_switch(next);
         } else if self.lookup(v.entry, v.frame).enh_next.is_some() {
             self.preset_switching = true;
+            self.shared.preset_switches.fetch_add(1, Ordering::Release);
             self.preset_fade = Ramp {
                 value: 0.0,
                 target: 1.0,
@@ -806,6 +817,9 @@ impl Renderer {
         }
         let m = mix * enh_gain;
         v.frame += 1;
+        if audible {
+            self.audible += 1;
+        }
         [
             (ol + (e[0] - ol) * m) * ready,
             (or + (e[1] - or) * m) * ready,
@@ -835,6 +849,12 @@ impl Renderer {
                 self.shared.set_fading(o.entry, o.frame.min(o.track_frames))
             }
             _ => self.shared.set_fading(0, 0),
+        }
+        if self.audible > 0 {
+            self.shared
+                .audible_frames
+                .fetch_add(self.audible, Ordering::Release);
+            self.audible = 0;
         }
         self.shared.callbacks.fetch_add(1, Ordering::Relaxed);
         self.shared

@@ -94,6 +94,12 @@ pub struct Shared {
     pub held_slots: AtomicU64,
     /// Events dropped because the event queue was full.
     pub dropped_events: AtomicU64,
+    /// Times the enhancement mix started moving (a toggle or an intensity change took effect).
+    pub mix_changes: AtomicU64,
+    /// Times a preset switch started (its crossfade began, or it switched silently).
+    pub preset_switches: AtomicU64,
+    /// Frames of audio (not silence) played.
+    pub audible_frames: AtomicU64,
 }
 
 impl Shared {
@@ -116,6 +122,9 @@ impl Shared {
             frames_rendered: AtomicU64::new(0),
             held_slots: AtomicU64::new(0),
             dropped_events: AtomicU64::new(0),
+            mix_changes: AtomicU64::new(0),
+            preset_switches: AtomicU64::new(0),
+            audible_frames: AtomicU64::new(0),
         }
     }
 

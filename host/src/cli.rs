@@ -220,6 +220,10 @@ pub struct BenchArgs {
     /// Also draw the latency distributions into an SVG.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Test hook: slow the filler down by this many ms per unit of work (shows that the
+    /// measurements follow the engine).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub slow_filler_ms: u64,
 }
 
 /// A number in 0.0–1.0.

@@ -5,6 +5,7 @@
 //! not audio, damaged, unsupported; a bad flag or config value), 1 for anything else.
 
 mod analyze;
+mod bench;
 mod cache_cmd;
 mod cli;
 mod config;
@@ -68,6 +69,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Analyze(args)) => analyze::run(args),
         Some(Command::Devices(args)) => devices::run(args),
         Some(Command::Cache(cmd)) => cache_cmd::run(cmd, &settings_for_logs),
-        Some(Command::Bench(_)) => Err(Failure::Other("bench is not built yet".into())),
+        Some(Command::Bench(args)) => bench::run(args, &settings_for_logs),
     }
 }
