@@ -67,6 +67,30 @@ pub fn calibrate(
     }
 }
 
+/// Pre-roll and lookahead (frames) of `preset`'s calibration windows at `rate`.
+pub fn calibration_margins(preset: Preset, analysis: &TrackAnalysis, rate: u32) -> (usize, usize) {
+    let lookahead = Chain::new(preset, analysis, 0.0, rate).lookahead();
+    let preroll = (hearth_dsp::calibrate::PREROLL_MS * u64::from(rate) / 1000) as usize;
+    (preroll, lookahead)
+}
+
+/// Reads one calibration window (`range` from the plan) with its margins.
+pub fn calibration_window(
+    source: &mut Source,
+    range: std::ops::Range<u64>,
+    (preroll, lookahead): (usize, usize),
+) -> Result<OwnedWindow, SourceError> {
+    Ok(OwnedWindow {
+        audio: read_span(
+            source,
+            range.start as i64 - preroll as i64,
+            range.end + lookahead as u64,
+        )?,
+        preroll,
+        lookahead,
+    })
+}
+
 /// Reads the calibration windows of `preset` for a track (with their pre-roll and lookahead).
 pub fn calibration_windows(
     source: &mut Source,

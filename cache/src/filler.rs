@@ -64,6 +64,9 @@ pub struct Demand {
     /// Enhanced presets the renderer needs alongside the original: the active one and, while a
     /// change is in flight, the new one.
     pub presets: Vec<Preset>,
+    /// Whether the enhanced variant is audible now (enhancement on, intensity above 0): then
+    /// a chunk's variants are produced together; otherwise the original goes first.
+    pub enhanced_audible: bool,
     /// Warm the playing and next tracks whole into the warm tier (P2, P3).
     pub warm_ahead: bool,
     /// Entries to warm whole, in order (P4).
@@ -83,6 +86,27 @@ pub enum Priority {
     P3,
     /// Explicit warming.
     P4,
+}
+
+impl Priority {
+    /// One step less urgent (P4 stays P4).
+    pub fn lower(self) -> Priority {
+        match self {
+            Priority::P0 => Priority::P1,
+            Priority::P1 => Priority::P2,
+            Priority::P2 => Priority::P3,
+            Priority::P3 | Priority::P4 => Priority::P4,
+        }
+    }
+}
+
+/// What a filler works on (see [`Filler::set_roles`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Roles {
+    /// Serve the hot tier.
+    pub hot: bool,
+    /// Warm ahead, warm on request, calibrate the other presets.
+    pub background: bool,
 }
 
 /// Where a chunk came from.
@@ -223,7 +247,17 @@ struct TrackState {
     /// Sequential warming in progress (see `Stream`).
     stream: Option<Stream>,
     /// A calibration in progress.
-    calibration_job: Option<(Preset, Calibrator)>,
+    calibration_job: Option<CalibrationJob>,
+}
+
+/// A preset's calibration, done a window at a time.
+struct CalibrationJob {
+    preset: Preset,
+    plan: Vec<std::ops::Range<u64>>,
+    margins: (usize, usize),
+    /// Windows read so far (moved into the calibrator once all are read).
+    windows: Vec<hearth_dsp::OwnedWindow>,
+    calibrator: Option<Calibrator>,
 }
 
 /// Front-to-back production for warming: the source is read once, sequentially, and every
@@ -249,9 +283,9 @@ struct AnalysisJob {
     window_pos: Option<u64>,
 }
 
-/// Frames of audio one analysis step reads at most (about 5 s at 48 kHz): keeps every step
+/// Frames of audio one analysis step reads at most (about 2.7 s at 48 kHz): keeps every step
 /// short, so a seek is never queued for long behind a whole-track analysis.
-const ANALYSIS_STEP_FRAMES: u64 = 1 << 18;
+const ANALYSIS_STEP_FRAMES: u64 = 1 << 17;
 
 enum EntryState {
     /// Known path, not opened yet.
@@ -285,6 +319,7 @@ pub struct Filler {
     scratch: Vec<f32>,
     /// Test hook: while set, `step` does nothing (simulates a filler that has fallen behind).
     stalled: bool,
+    roles: Roles,
 }
 
 impl std::fmt::Debug for Filler {
@@ -311,6 +346,10 @@ impl Filler {
             span: Vec::new(),
             scratch: Vec::new(),
             stalled: false,
+            roles: Roles {
+                hot: true,
+                background: true,
+            },
         }
     }
 
@@ -340,6 +379,14 @@ impl Filler {
     /// The current demand.
     pub fn demand(&self) -> &Demand {
         &self.demand
+    }
+
+    /// Which work this filler does. A real-time engine runs two: one serving the hot tier
+    /// (P0, P1, the next track's first chunk), which therefore never waits behind long
+    /// background work, and one in the background (P2–P4 warming, calibrating the other
+    /// presets). Both default to on (one filler does everything, as offline).
+    pub fn set_roles(&mut self, roles: Roles) {
+        self.roles = roles;
     }
 
     /// Test hook: a stalled filler does no work (to force misses).
@@ -375,19 +422,24 @@ impl Filler {
         if self.stalled {
             return Step::Idle;
         }
-        // First every chunk the renderer needs in the variants that can be made now, most
-        // urgent first; only then the analysis or calibration an enhanced variant waits for
-        // (the renderer plays the original meanwhile, so it must never run dry for it).
-        let needs = self.hot_needs();
-        for need in &needs {
-            if let Some(step) = self.serve(need.clone(), false) {
-                return step;
+        if self.roles.hot {
+            // First every chunk the renderer needs in the variants that can be made now, most
+            // urgent first; only then the analysis or calibration an enhanced variant waits for
+            // (the renderer plays the original meanwhile, so it must never run dry for it).
+            let needs = self.hot_needs();
+            for need in &needs {
+                if let Some(step) = self.serve(need.clone(), false) {
+                    return step;
+                }
+            }
+            for need in needs {
+                if let Some(step) = self.serve(need, true) {
+                    return step;
+                }
             }
         }
-        for need in needs {
-            if let Some(step) = self.serve(need, true) {
-                return step;
-            }
+        if !self.roles.background {
+            return Step::Idle;
         }
         if let Some(step) = self.precalibrate() {
             return step;
@@ -447,7 +499,8 @@ impl Filler {
     fn hot_needs(&self) -> Vec<Need> {
         let variants = self.variants();
         let mut needs = Vec::new();
-        let push = |needs: &mut Vec<Need>, priority, entry, index, count: u32| {
+        let audible = self.demand.enhanced_audible;
+        let push = |needs: &mut Vec<Need>, priority: Priority, entry, index, count: u32| {
             if index >= count {
                 return;
             }
@@ -462,12 +515,39 @@ impl Filler {
                     })
                 })
                 .collect();
-            if !missing.is_empty() {
+            if missing.is_empty() {
+                return;
+            }
+            if audible {
+                // Both go out together: the renderer waits a moment for the enhanced one.
                 needs.push(Need {
                     priority,
                     entry,
                     index,
                     variants: missing,
+                    to_hot: true,
+                });
+                return;
+            }
+            // Enhancement is not audible: the original (cheap) first; the enhanced variants,
+            // kept hot for an instant toggle, one priority lower.
+            let (orig, enhanced): (Vec<Variant>, Vec<Variant>) =
+                missing.into_iter().partition(|v| *v == Variant::Original);
+            if !orig.is_empty() {
+                needs.push(Need {
+                    priority,
+                    entry,
+                    index,
+                    variants: orig,
+                    to_hot: true,
+                });
+            }
+            if !enhanced.is_empty() {
+                needs.push(Need {
+                    priority: priority.lower(),
+                    entry,
+                    index,
+                    variants: enhanced,
                     to_hot: true,
                 });
             }
@@ -614,10 +694,13 @@ impl Filler {
                 true
             }
             Err(e) => {
-                self.events.push(FillerEvent::TrackFailed {
-                    entry,
-                    error: e.to_string(),
-                });
+                // Reported once, by the filler serving the hot tier.
+                if self.roles.hot {
+                    self.events.push(FillerEvent::TrackFailed {
+                        entry,
+                        error: e.to_string(),
+                    });
+                }
                 self.entries.insert(entry, EntryState::Failed);
                 false
             }
@@ -625,23 +708,35 @@ impl Filler {
     }
 
     fn open(&mut self, entry: u64, path: &std::path::Path) -> Result<TrackState, SourceError> {
+        let t0 = Instant::now();
         let source = Source::open(path, Some(self.config.engine_rate))?;
         let geometry = ChunkGeometry::new(source.frames(), self.config.chunk_frames);
+        let t1 = Instant::now();
         let fp = Fingerprint::of(path).map_err(SourceError::Open)?;
+        let t2 = Instant::now();
         let track = self
             .store
             .register_track(&fp, self.config.engine_rate, geometry);
+        tracing::debug!(
+            entry,
+            source_ms = (t1 - t0).as_secs_f64() * 1e3,
+            fingerprint_ms = (t2 - t1).as_secs_f64() * 1e3,
+            register_ms = t2.elapsed().as_secs_f64() * 1e3,
+            "opened"
+        );
         let analysis = self.store.analysis(track);
         let calibration = Preset::ALL
             .iter()
             .filter_map(|&p| self.store.calibration(track, p).map(|c| (p, c)))
             .collect();
-        self.events.push(FillerEvent::TrackReady {
-            entry,
-            track,
-            info: Box::new(source.info().clone()),
-            frames: source.frames(),
-        });
+        if self.roles.hot {
+            self.events.push(FillerEvent::TrackReady {
+                entry,
+                track,
+                info: Box::new(source.info().clone()),
+                frames: source.frames(),
+            });
+        }
         Ok(TrackState {
             track,
             geometry,
@@ -735,6 +830,16 @@ impl Filler {
             return None;
         };
         if t.analysis.is_none() {
+            // The other filler may have made it meanwhile.
+            if let Some(a) = store.analysis(t.track) {
+                t.analysis = Some(a);
+                t.analysis_job = None;
+                return Some(Step::Analysed {
+                    priority,
+                    entry,
+                    complete: true,
+                });
+            }
             let complete = match analysis_step(t) {
                 Ok(done) => done,
                 Err(e) => {
@@ -751,28 +856,49 @@ impl Filler {
                 complete,
             });
         }
+        if !t.calibration.contains_key(&preset)
+            && let Some(gain) = store.calibration(t.track, preset)
+        {
+            t.calibration.insert(preset, gain);
+            return Some(Step::Calibrated {
+                priority,
+                entry,
+                preset,
+            });
+        }
         if !t.calibration.contains_key(&preset) {
-            // In steps: read the windows, then one window through the chain per step.
-            let job = match t.calibration_job.take() {
-                Some((p, job)) if p == preset => job,
+            // In steps: one window read per step, then one window through the chain per step.
+            let rate = t.source.engine_rate();
+            let mut job = match t.calibration_job.take() {
+                Some(job) if job.preset == preset => job,
                 // A job for another preset is dropped (it starts again when needed).
                 _ => {
                     let analysis = t.analysis.as_ref()?;
-                    let windows =
-                        enhance::calibration_windows(&mut t.source, preset, analysis).ok()?;
-                    t.calibration_job = Some((
+                    CalibrationJob {
                         preset,
-                        Calibrator::new(preset, analysis, t.source.engine_rate(), windows),
-                    ));
-                    return Some(Step::Calibrating {
-                        priority,
-                        entry,
-                        preset,
-                    });
+                        plan: hearth_dsp::calibration_plan(t.source.frames(), rate),
+                        margins: enhance::calibration_margins(preset, analysis, rate),
+                        windows: Vec::new(),
+                        calibrator: None,
+                    }
                 }
             };
-            let mut job = job;
-            return match job.step() {
+            if job.windows.len() < job.plan.len() {
+                let range = job.plan[job.windows.len()].clone();
+                let window = enhance::calibration_window(&mut t.source, range, job.margins).ok()?;
+                job.windows.push(window);
+                t.calibration_job = Some(job);
+                return Some(Step::Calibrating {
+                    priority,
+                    entry,
+                    preset,
+                });
+            }
+            let analysis = t.analysis.as_ref()?;
+            let calibrator = job.calibrator.get_or_insert_with(|| {
+                Calibrator::new(preset, analysis, rate, std::mem::take(&mut job.windows))
+            });
+            return match calibrator.step() {
                 Some(gain) => {
                     t.calibration.insert(preset, gain);
                     store.set_calibration(t.track, preset, gain);
@@ -783,7 +909,7 @@ impl Filler {
                     })
                 }
                 None => {
-                    t.calibration_job = Some((preset, job));
+                    t.calibration_job = Some(job);
                     Some(Step::Calibrating {
                         priority,
                         entry,
@@ -937,6 +1063,7 @@ impl Filler {
         if !need.to_hot {
             return self.warm_streaming(need);
         }
+        let fill_started = Instant::now();
         let store = Arc::clone(&self.store);
         let rate = self.config.engine_rate;
         let generation = self.demand.generation;
@@ -1082,7 +1209,18 @@ impl Filler {
             });
         }
         let track_frames = t.geometry.total_frames;
+        tracing::debug!(
+            entry = need.entry,
+            index = need.index,
+            ms = fill_started.elapsed().as_secs_f64() * 1e3,
+            "filled"
+        );
         let mut sent = Vec::new();
+        let companions = filled
+            .iter()
+            .filter(|f| f.2.is_some())
+            .count()
+            .saturating_sub(1) as u8;
         for (v, origin, slot) in filled {
             let Some(mut slot) = slot else { continue };
             let key = HotKey {
@@ -1095,6 +1233,7 @@ impl Filler {
             slot.start = range.start;
             slot.frames = frames as u32;
             slot.track_frames = track_frames;
+            slot.companions = companions;
             self.outstanding.insert(key);
             self.hot.send(slot);
             sent.push((v, origin));

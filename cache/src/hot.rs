@@ -43,7 +43,13 @@ pub struct Slot {
     pub frames: u32,
     /// Length of the whole track in frames (so the renderer knows where it ends).
     pub track_frames: u64,
-    samples: Box<[f32]>,
+    /// How many other variants of this chunk the filler sent in the same breath (the renderer
+    /// waits a moment for them; 0 means nothing else is on its way).
+    pub companions: u8,
+    /// Allocated in full up front, but only written (made resident) the first time the slot
+    /// is filled: an idle engine does not occupy its whole hot tier in RAM.
+    samples: Vec<f32>,
+    capacity: usize,
 }
 
 impl Slot {
@@ -58,24 +64,31 @@ impl Slot {
             start: 0,
             frames: 0,
             track_frames: 0,
-            samples: vec![0.0; chunk_frames as usize * ENGINE_CHANNELS].into_boxed_slice(),
+            companions: 0,
+            samples: Vec::with_capacity(chunk_frames as usize * ENGINE_CHANNELS),
+            capacity: chunk_frames as usize * ENGINE_CHANNELS,
         }
     }
 
     /// The valid samples.
     #[inline]
     pub fn samples(&self) -> &[f32] {
-        &self.samples[..self.frames as usize * ENGINE_CHANNELS]
+        let n = (self.frames as usize * ENGINE_CHANNELS).min(self.samples.len());
+        &self.samples[..n]
     }
 
-    /// The whole buffer, to fill; set `frames` to say how much is valid.
+    /// The whole buffer, to fill; set `frames` to say how much is valid. Runs on: the filler
+    /// (the first call touches the memory; it never reallocates).
     pub fn buffer_mut(&mut self) -> &mut [f32] {
+        if self.samples.len() < self.capacity {
+            self.samples.resize(self.capacity, 0.0);
+        }
         &mut self.samples
     }
 
     /// Capacity in frames.
     pub fn capacity(&self) -> u32 {
-        (self.samples.len() / ENGINE_CHANNELS) as u32
+        (self.capacity / ENGINE_CHANNELS) as u32
     }
 
     /// True when this is the last chunk of its track.

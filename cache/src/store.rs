@@ -235,6 +235,7 @@ pub struct WarmStore {
     shared: Arc<Shared>,
     #[cfg(any(test, feature = "fault-injection"))]
     fail_writes: std::sync::atomic::AtomicBool,
+    background_flush: std::sync::atomic::AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -282,6 +283,7 @@ impl WarmStore {
             shared: Arc::default(),
             #[cfg(any(test, feature = "fault-injection"))]
             fail_writes: std::sync::atomic::AtomicBool::new(false),
+            background_flush: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 tracks: BTreeMap::new(),
                 open: HashMap::new(),
@@ -1028,6 +1030,20 @@ impl WarmStore {
         report.bad_files.push(bad);
     }
 
+    /// Leaves index saves to [`WarmStore::flush_if_due`], called by a thread of the caller's
+    /// choosing, instead of whichever thread happens to change the index (so that the
+    /// engine's filler never waits for a file system sync).
+    pub fn set_background_flush(&self, on: bool) {
+        self.background_flush.store(on, Ordering::Relaxed);
+    }
+
+    /// Saves the index if it changed and the last save is at least [`FLUSH_INTERVAL`] old.
+    /// Runs on: the caller's housekeeping thread (the engine's event pump).
+    pub fn flush_if_due(&self) {
+        let mut inner = self.inner.lock();
+        self.flush_if_due_locked(&mut inner);
+    }
+
     /// Makes every disk write fail as if the directory were read-only (test hook for the
     /// degradation paths when tests run as root, where `chmod` does not stop writes).
     #[cfg(any(test, feature = "fault-injection"))]
@@ -1143,6 +1159,13 @@ impl WarmStore {
     }
 
     fn maybe_flush(&self, inner: &mut Inner) {
+        if self.background_flush.load(Ordering::Relaxed) {
+            return;
+        }
+        self.flush_if_due_locked(inner);
+    }
+
+    fn flush_if_due_locked(&self, inner: &mut Inner) {
         let now = self.clock.now_ms();
         let interval = FLUSH_INTERVAL.as_millis() as u64;
         if inner.dirty && now.abs_diff(inner.last_flush_ms) >= interval {

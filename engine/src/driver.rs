@@ -18,8 +18,8 @@ use hearth_cache::filler::{Demand, Filler, FillerEvent, Interest, Step};
 
 use crate::shared::Shared;
 
-/// What the control side tells the filler.
-#[derive(Debug)]
+/// What the control side tells the filler(s).
+#[derive(Debug, Clone)]
 pub(crate) enum FillerMsg {
     /// An entry and its file.
     Entry { entry: u64, path: PathBuf },
@@ -135,6 +135,8 @@ impl Driver {
             fading,
             next,
             presets,
+            enhanced_audible: self.shared.enhance.load(Ordering::Relaxed)
+                && self.shared.intensity.load() > 0.0,
             warm_ahead: self.plan.warm_ahead,
             warm: self.plan.warm.clone(),
         };
@@ -171,10 +173,21 @@ impl Driver {
 }
 
 /// Runs the driver on its own thread until shutdown.
-pub(crate) fn spawn(mut driver: Driver) -> std::io::Result<JoinHandle<()>> {
+pub(crate) fn spawn(mut driver: Driver, background: bool) -> std::io::Result<JoinHandle<()>> {
+    let name = if background {
+        "hearth-warmer"
+    } else {
+        "hearth-filler"
+    };
     std::thread::Builder::new()
-        .name("hearth-filler".into())
+        .name(name.into())
         .spawn(move || {
+            if background {
+                // Background work yields to the hot filler and the audio thread.
+                let _ = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                );
+            }
             loop {
                 if !driver.poll() {
                     break;

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use hearth_cache::filler::{Filler, FillerConfig, FillerEvent};
+use hearth_cache::filler::{Filler, FillerConfig, FillerEvent, Roles};
 use hearth_cache::hot::{HotConfig, hot_tier};
 use hearth_cache::{CacheConfig, CacheStats, DEFAULT_CHUNK_FRAMES, Variant, WarmStore};
 use hearth_dsp::Preset;
@@ -188,12 +188,13 @@ impl EngineBuilder {
     /// for files, tests and benchmarks. `rate` is the engine rate (default 48 kHz).
     pub fn build_offline(self) -> Result<(Engine, OfflineRenderer), EngineError> {
         let rate = self.config.rate.unwrap_or(48_000);
-        let parts = Parts::new(self.config, rate)?;
+        let parts = Parts::new(self.config, rate, false)?;
         let Parts {
             engine,
             renderer,
             driver,
             pump,
+            ..
         } = parts;
         Ok((
             engine,
@@ -210,12 +211,17 @@ impl EngineBuilder {
 pub(crate) struct Parts {
     pub engine: Engine,
     pub renderer: Renderer,
+    /// The filler serving the hot tier (offline: the only one, doing everything).
     pub driver: Driver,
+    /// The background filler (real time only): warming and calibrating.
+    pub background: Option<Driver>,
     pub pump: Pump,
 }
 
 impl Parts {
-    pub fn new(config: EngineConfig, rate: u32) -> Result<Parts, EngineError> {
+    /// The engine's pieces; `background` adds a second filler for background work (real time),
+    /// otherwise one filler does everything (offline, deterministic).
+    pub fn new(config: EngineConfig, rate: u32, background: bool) -> Result<Parts, EngineError> {
         if !(8_000..=384_000).contains(&rate) {
             return Err(EngineError::Config(format!(
                 "engine rate {rate} Hz is out of range"
@@ -232,6 +238,8 @@ impl Parts {
             Ordering::Relaxed,
         );
         let store = Arc::new(WarmStore::open(config.cache.clone()));
+        // The pump saves the index; the filler never waits for a file system sync.
+        store.set_background_flush(true);
         let hot = HotConfig::with_budget(config.chunk_frames, config.hot_bytes);
         let (producer, consumer) = hot_tier(hot);
         let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(COMMAND_QUEUE);
@@ -247,14 +255,35 @@ impl Parts {
         );
         let (filler_tx, filler_rx) = crossbeam_channel::unbounded();
         let (fevents_tx, fevents_rx) = crossbeam_channel::unbounded();
-        let filler = Filler::new(
-            producer,
-            Arc::clone(&store),
-            FillerConfig {
-                engine_rate: rate,
+        let filler_config = FillerConfig {
+            engine_rate: rate,
+            chunk_frames: config.chunk_frames,
+        };
+        let mut filler = Filler::new(producer, Arc::clone(&store), filler_config);
+        let mut senders = vec![filler_tx];
+        let background = if background {
+            filler.set_roles(Roles {
+                hot: true,
+                background: false,
+            });
+            // Its own hot tier is never used (it serves nothing to the renderer).
+            let (idle, _) = hot_tier(HotConfig {
                 chunk_frames: config.chunk_frames,
-            },
-        );
+                slots: 1,
+            });
+            let mut bg = Filler::new(idle, Arc::clone(&store), filler_config);
+            bg.set_roles(Roles {
+                hot: false,
+                background: true,
+            });
+            let (tx, rx) = crossbeam_channel::unbounded();
+            senders.push(tx);
+            let mut d = Driver::new(bg, rx, Arc::clone(&shared), fevents_tx.clone());
+            d.delay = config.filler_delay;
+            Some(d)
+        } else {
+            None
+        };
         let mut driver = Driver::new(filler, filler_rx, Arc::clone(&shared), fevents_tx);
         driver.delay = config.filler_delay;
         let inner = Arc::new(Inner {
@@ -263,7 +292,7 @@ impl Parts {
             rate,
             config,
             commands: Mutex::new(cmd_tx),
-            filler: filler_tx,
+            filler: senders,
             control: Mutex::new(Control::default()),
             subscribers: Mutex::new(Vec::new()),
             output: Mutex::new(None),
@@ -289,6 +318,7 @@ impl Parts {
             engine,
             renderer,
             driver,
+            background,
             pump,
         })
     }
@@ -312,7 +342,8 @@ pub(crate) struct Inner {
     pub rate: u32,
     pub config: EngineConfig,
     commands: Mutex<rtrb::Producer<Command>>,
-    filler: Sender<FillerMsg>,
+    /// The filler(s): every message goes to each.
+    filler: Vec<Sender<FillerMsg>>,
     pub control: Mutex<Control>,
     subscribers: Mutex<Vec<Sender<Event>>>,
     output: Mutex<Option<(crate::output::OutputInfo, Arc<crate::output::OutputStats>)>>,
@@ -329,7 +360,9 @@ impl Inner {
     }
 
     fn to_filler(&self, msg: FillerMsg) {
-        let _ = self.filler.send(msg);
+        for tx in &self.filler {
+            let _ = tx.send(msg.clone());
+        }
     }
 
     pub fn broadcast(&self, event: Event) {
@@ -821,6 +854,7 @@ impl Pump {
 
     /// Handles everything waiting.
     pub fn poll(&mut self) {
+        self.inner.store.flush_if_due();
         while let Ok(e) = self.rt_events.pop() {
             self.on_rt(e);
         }

@@ -59,8 +59,9 @@ impl EngineBuilder {
             engine,
             renderer,
             driver,
+            background,
             mut pump,
-        } = Parts::new(config, rate)?;
+        } = Parts::new(config, rate, true)?;
         let stats = Arc::new(OutputStats::new());
         let (notices_tx, notices_rx) = crossbeam_channel::unbounded();
         let output = match Output::start(
@@ -85,7 +86,10 @@ impl EngineBuilder {
         }
         engine.set_output_info(output.info().clone(), Arc::clone(&stats));
         engine.set_fallback(pump.fallback.clone());
-        engine.add_thread(driver::spawn(driver)?);
+        engine.add_thread(driver::spawn(driver, false)?);
+        if let Some(bg) = background {
+            engine.add_thread(driver::spawn(bg, true)?);
+        }
         let stop = engine.stop_flag();
         let supervisor = Supervisor {
             output: Some(output),

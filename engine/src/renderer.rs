@@ -518,7 +518,13 @@ impl Renderer {
         let Some(mut j) = self.jump else { return };
         let (orig, enh) = self.have(j.entry, j.frame);
         let need_enhanced = self.mix.target > 0.0;
-        let ready = orig && (enh || !need_enhanced || j.waited >= self.jump_wait);
+        // Wait for the enhanced variant only if the filler said it is coming with the original.
+        let coming = self
+            .lookup(j.entry, j.frame)
+            .orig
+            .and_then(|i| self.held[i].as_ref())
+            .is_some_and(|s| s.companions > 0);
+        let ready = orig && (enh || !need_enhanced || !coming || j.waited >= self.jump_wait);
         if !ready {
             if orig {
                 j.waited += frames;

@@ -354,7 +354,10 @@ fn bench_file(path: &Path, args: &BenchArgs, settings: &Settings) -> Result<Benc
     engine.set_enhancement(true);
     settle(50);
 
-    // Preset changes: the call → the callback that starts the new preset's audio.
+    // Preset changes: the call → the callback that starts the new preset's audio. In steady
+    // state: give the background filler time to calibrate the track's other presets (what
+    // it does in the first seconds of every new track), so a switch costs one chunk.
+    settle(1500);
     let mut preset = Samples::default();
     let mut p = settings.preset;
     for _ in 0..runs {

@@ -24,6 +24,7 @@
 mod convert;
 mod device;
 mod paced;
+mod priority;
 mod source;
 mod stats;
 mod wav;

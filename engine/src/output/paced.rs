@@ -147,6 +147,8 @@ impl<S: BlockSink> Pacer<S> {
             }
             thread::park_timeout(Duration::from_millis(10));
         }
+        // Stand in for a device's audio thread in scheduling too.
+        super::priority::promote_audio_thread();
         let period = frames_to_duration(u64::from(self.buffer_frames), self.rate);
         let mut base = Instant::now();
         let mut frames_since_base: u64 = 0;
