@@ -751,20 +751,28 @@ impl Engine {
     /// Warm-tier chunk map of an entry's track, per variant (for display).
     pub fn cache_map(&self, entry: EntryId) -> Vec<(Variant, Vec<bool>)> {
         let c = self.inner().control.lock();
-        let Some(track) = c
+        let Some((track, frames)) = c
             .queue
             .get(entry)
             .and_then(QueueEntry::meta)
-            .map(|m| m.track)
+            .map(|m| (m.track, m.frames))
         else {
             return Vec::new();
         };
         drop(c);
+        let chunks = frames.div_ceil(u64::from(self.inner().config.chunk_frames.max(1))) as usize;
         let s = &self.inner().shared;
+        // Both rows always: a variant with nothing cached yet is a row of empty cells.
         [Variant::Original, Variant::Enhanced(s.active_preset())]
             .into_iter()
-            .filter_map(|v| self.inner().store.presence(track, v).map(|p| (v, p)))
+            .map(|v| (v, self.inner().store.presence(track, v).unwrap_or_else(|| vec![false; chunks])))
             .collect()
+    }
+
+    /// The preset the renderer is playing (it lags [`Engine::enhancement`]'s chosen preset
+    /// until the new preset's audio has arrived).
+    pub fn active_preset(&self) -> Preset {
+        self.inner().shared.active_preset()
     }
 
     /// Renderer counters: (frames of silence played because audio was missing, render calls,

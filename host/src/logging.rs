@@ -8,14 +8,16 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber. Never fails the program: logging is best effort.
 pub fn init(verbose: u8, log_file: Option<&Path>, tui: bool, cache_dir: &Path) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+    // Hearth's own crates (every target starting with "hearth") at the chosen level; the
+    // libraries underneath (symphonia logs a failed probe as an error, say) stay quiet unless
+    // asked for with -v, so an error a user caused is still one readable line.
+    let directives = match verbose {
+        0 => "hearth=warn",
+        1 => "hearth=info,warn",
+        2 => "hearth=debug,info",
+        _ => "hearth=trace,debug",
     };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("hearth={level},{level}")));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives));
     let file = log_file
         .map(Path::to_path_buf)
         .or_else(|| tui.then(|| cache_dir.join("hearth.log")));
