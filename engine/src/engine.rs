@@ -765,7 +765,15 @@ impl Engine {
         // Both rows always: a variant with nothing cached yet is a row of empty cells.
         [Variant::Original, Variant::Enhanced(s.active_preset())]
             .into_iter()
-            .map(|v| (v, self.inner().store.presence(track, v).unwrap_or_else(|| vec![false; chunks])))
+            .map(|v| {
+                (
+                    v,
+                    self.inner()
+                        .store
+                        .presence(track, v)
+                        .unwrap_or_else(|| vec![false; chunks]),
+                )
+            })
             .collect()
     }
 
