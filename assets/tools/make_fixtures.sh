@@ -50,6 +50,11 @@ ff -i "$TMP/demo.wav" "${BITEXACT[@]}" "${FLAC[@]}" -sample_fmt s16 \
     -metadata "title=$TITLE" -metadata artist=Hearth -metadata album=Hearth -metadata date=2026 \
     "$ASSETS/demo.flac"
 
+# The demo as MP3 too: the latency benchmarks compare engines on FLAC and MP3.
+ff -i "$TMP/demo.wav" "${BITEXACT[@]}" -c:a libmp3lame -b:a 192k \
+    -metadata "title=$TITLE" -metadata artist=Hearth -metadata album=Hearth -metadata date=2026 \
+    "$ASSETS/demo.mp3"
+
 # 3. The source clip for the fixtures: 2 s from the lively full section.
 ff -ss "$CLIP_START" -t 2 -i "$TMP/demo.wav" -c:a pcm_s16le "$TMP/clip.wav"
 

@@ -1133,6 +1133,13 @@ impl OfflineRenderer {
         self.renderer.render(out);
     }
 
+    /// Test hook: with `false`, the renderer computes every frame on its general path instead
+    /// of rendering steady stretches in one go — the output must not change.
+    #[doc(hidden)]
+    pub fn set_steady_runs(&mut self, on: bool) {
+        self.renderer.set_steady_runs(on);
+    }
+
     /// Pumps events after a `render_only`.
     pub fn finish(&mut self) {
         self.pump.poll();

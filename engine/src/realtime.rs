@@ -128,6 +128,42 @@ impl EngineBuilder {
     }
 }
 
+impl EngineBuilder {
+    /// Builds a real-time engine whose audio callback is yours: the returned [`Renderer`] goes
+    /// to your audio thread (JACK, a plugin host, your own cpal stream) and `render` is called
+    /// there once per buffer; the fillers and the event pump run on the engine's threads as
+    /// with [`EngineBuilder::build`]. `rate` is the engine rate (default 48 kHz) — your callback
+    /// must run at it. No output statistics or device events: the output is yours.
+    ///
+    /// Runs on: the caller's thread; the renderer then belongs to the audio thread.
+    pub fn build_with_renderer(self) -> Result<(Engine, Renderer), EngineError> {
+        let config = self.into_config();
+        let rate = config.rate.unwrap_or(48_000);
+        let Parts {
+            engine,
+            renderer,
+            driver,
+            background,
+            mut pump,
+        } = Parts::new(config, rate, true)?;
+        engine.add_thread(driver::spawn(driver, false)?);
+        if let Some(bg) = background {
+            engine.add_thread(driver::spawn(bg, true)?);
+        }
+        let stop = engine.stop_flag();
+        let pump_thread = std::thread::Builder::new()
+            .name("hearth-events".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    pump.poll();
+                    std::thread::park_timeout(PUMP_PERIOD);
+                }
+            })?;
+        engine.add_thread(pump_thread);
+        Ok((engine, renderer))
+    }
+}
+
 /// Owns the running output on the pump thread.
 struct Supervisor {
     output: Option<Output>,

@@ -281,6 +281,77 @@ fn seeks_toggles_sweeps_pauses_and_skips_are_click_free() {
     );
 }
 
+/// The renderer's run fast path is an optimisation only: a busy session (seeks, toggles, an
+/// intensity sweep, a preset change, pause, volume, the join to the next track, a track end)
+/// renders bit-identically with it and without it, gapless and with a track crossfade.
+#[test]
+fn steady_runs_render_exactly_what_frame_by_frame_rendering_does() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let a = fixture("flac16_44k.flac");
+    let b = fixture("vorbis.ogg");
+    let session = |steady: bool, crossfade: u64| {
+        let (engine, mut r) = hearth_engine::EngineBuilder::new()
+            .rate(RATE)
+            .chunk_frames(CHUNK)
+            .cache_dir(dir.path().join(format!("cache-{steady}-{crossfade}")))
+            .enhancement(true, Preset::Gentle, 1.0)
+            .track_crossfade(Duration::from_millis(crossfade))
+            .build_offline()
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.set_steady_runs(steady);
+        engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
+        engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
+        engine.play().unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        let mut run = |r: &mut hearth_engine::OfflineRenderer, frames: usize, buffer: usize| {
+            out.extend(render(r, frames, buffer))
+        };
+        run(&mut r, 30_000, 256);
+        engine
+            .seek(Duration::from_secs_f64(1.3))
+            .unwrap_or_else(|e| panic!("{e}"));
+        run(&mut r, 5_000, 333);
+        engine.set_enhancement(false);
+        run(&mut r, 5_000, 64);
+        engine.set_enhancement(true);
+        for i in 0..=4 {
+            engine.set_intensity(1.0 - i as f32 / 8.0);
+            run(&mut r, 1_500, 1024);
+        }
+        engine.set_preset(Preset::Warm);
+        run(&mut r, 4_000, 256);
+        engine.pause().unwrap_or_else(|e| panic!("{e}"));
+        run(&mut r, 2_000, 256);
+        engine.play().unwrap_or_else(|e| panic!("{e}"));
+        engine.set_volume(0.7);
+        run(&mut r, 3_000, 500);
+        engine
+            .seek(Duration::from_secs_f64(0.2))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Through the end of `a` into `b` (gapless) and `b` to its end.
+        run(&mut r, 200_000, 512);
+        out
+    };
+    // Gapless, and with a track crossfade (the constant-power fade between tracks).
+    for crossfade in [0, 300] {
+        let fast = session(true, crossfade);
+        let slow = session(false, crossfade);
+        assert_eq!(fast.len(), slow.len());
+        let first_diff = fast
+            .iter()
+            .zip(&slow)
+            .position(|(x, y)| x.to_bits() != y.to_bits());
+        assert_eq!(
+            first_diff, None,
+            "runs changed the output ({crossfade} ms crossfade)"
+        );
+        assert!(
+            fast.iter().any(|&s| s.abs() > 0.1),
+            "the session was silent"
+        );
+    }
+}
+
 /// With a track crossfade, the next track starts under the end of the previous one (equal
 /// power), and the queue is that much shorter; without one, the join is gapless (see above).
 #[test]

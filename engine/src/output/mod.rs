@@ -36,6 +36,7 @@ use crossbeam_channel::Sender;
 
 pub use convert::{DeviceSample, Dither, write_frames};
 pub use device::{DeviceDescription, STOP_TIMEOUT, SupportedConfig, list_devices};
+pub use priority::promote_audio_thread;
 pub use source::RenderSource;
 pub use stats::{OutputStats, OutputStatsSnapshot};
 

@@ -2,7 +2,7 @@
 //! buffer, checksum verified, as the filler does to fill a hot slot. The page cache is warm
 //! (the file was just written); DESIGN.md has the cold-fault figures.
 //!
-//! `cargo bench -p hearth-cache --bench warm` runs criterion, then prints the median of
+//! `cargo bench -p hearth --bench warm` runs criterion, then prints the median of
 //! single copies in µs next to the chunk's duration, the budget it has to fit.
 
 use std::hint::black_box;
