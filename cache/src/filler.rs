@@ -808,10 +808,19 @@ impl Filler {
     /// step), so switching presets later only costs a chunk.
     fn precalibrate(&mut self) -> Option<Step> {
         let entry = self.demand.playing?.entry;
+        if !self.ensure_open(entry) {
+            return None;
+        }
         let missing = match self.entries.get(&entry) {
-            Some(EntryState::Open(t)) if t.analysis.is_some() => Preset::ALL
-                .into_iter()
-                .find(|p| !t.calibration.contains_key(p))?,
+            // The analysis may come from the other filler (through the store): then
+            // `prepare_enhanced` picks it up as its first step.
+            Some(EntryState::Open(t))
+                if t.analysis.is_some() || self.store.analysis(t.track).is_some() =>
+            {
+                Preset::ALL
+                    .into_iter()
+                    .find(|p| !t.calibration.contains_key(p))?
+            }
             _ => return None,
         };
         self.prepare_enhanced(entry, missing, Priority::P2)

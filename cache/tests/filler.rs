@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use hearth_cache::filler::{
-    Demand, Filler, FillerConfig, FillerEvent, Interest, Origin, Priority, Step,
+    Demand, Filler, FillerConfig, FillerEvent, Interest, Origin, Priority, Roles, Step,
 };
 use hearth_cache::hot::{HotConfig, HotConsumer, hot_tier};
 use hearth_cache::{CacheConfig, Source, Variant, WarmStore, enhance};
@@ -350,5 +350,67 @@ fn streamed_warming_equals_chunks_produced_on_their_own() {
                 x.1
             );
         }
+    }
+}
+
+/// With two fillers (the hot one serving the renderer, the background one warming): once the
+/// hot filler has analysed the playing track, the background filler calibrates every other
+/// preset on its own, so a later preset switch only costs a chunk. (It once waited for an
+/// analysis of its own that never came.)
+#[test]
+fn the_background_filler_precalibrates_every_preset_from_the_hot_fillers_analysis() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (mut hot, mut consumer, store) = setup(dir.path());
+    hot.set_roles(Roles {
+        hot: true,
+        background: false,
+    });
+    let (producer, _background_consumer) = hot_tier(HotConfig {
+        chunk_frames: CHUNK,
+        slots: 16,
+    });
+    let mut background = Filler::new(
+        producer,
+        Arc::clone(&store),
+        FillerConfig {
+            engine_rate: RATE,
+            chunk_frames: CHUNK,
+        },
+    );
+    background.set_roles(Roles {
+        hot: false,
+        background: true,
+    });
+    background.set_entry(1, common::fixture("flac16_44k.flac"));
+    let demand = Demand {
+        playing: Some(Interest { entry: 1, frame: 0 }),
+        presets: vec![Preset::Gentle],
+        enhanced_audible: true,
+        ..Demand::default()
+    };
+    hot.set_demand(demand.clone());
+    background.set_demand(demand);
+    // The hot filler serves the playing preset (analysing and calibrating it on the way).
+    hot.run_until_idle(10_000);
+    drain(&mut consumer);
+    let track = store
+        .tracks()
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no track in the store"));
+    assert!(store.analysis(track).is_some(), "the hot filler analysed the track");
+    // The background filler calibrates the other six from that analysis.
+    let steps = background.run_until_idle(100_000);
+    assert!(
+        steps
+            .iter()
+            .all(|s| !matches!(s, Step::Analysed { complete: true, .. })),
+        "the background filler analysed the track again"
+    );
+    for preset in Preset::ALL {
+        assert!(
+            store.calibration(track, preset).is_some(),
+            "{preset:?} not calibrated"
+        );
     }
 }

@@ -250,7 +250,23 @@ fn fresh_copy(src: &Path, dir: &Path, n: usize) -> Result<PathBuf, Failure> {
     Ok(to)
 }
 
+/// Gives freed heap memory back to the OS and resets the peak RSS before each file, so that a
+/// file's `rss_peak_mb` is its own (the previous file's engine is gone by now, but glibc would
+/// keep its memory and VmHWM remember it). A fresh process only for the first file: later
+/// files' `rss_start_mb` still include the code pages and allocator caches earlier runs
+/// brought in (run one file per process for a clean start figure).
+fn fresh_memory_baseline() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only returns free heap pages to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    #[cfg(target_os = "linux")]
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn bench_file(path: &Path, args: &BenchArgs, settings: &Settings) -> Result<BenchResult, Failure> {
+    fresh_memory_baseline();
     let info = hearth::probe(path).map_err(|e| crate::failure::source_failure(path, e))?;
     let tmp = tempfile::tempdir().map_err(|e| Failure::other("temporary directory", e))?;
     let cache = hearth::cache::CacheConfig::new(tmp.path().join("cache"));
