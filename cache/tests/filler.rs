@@ -398,7 +398,10 @@ fn the_background_filler_precalibrates_every_preset_from_the_hot_fillers_analysi
         .first()
         .copied()
         .unwrap_or_else(|| panic!("no track in the store"));
-    assert!(store.analysis(track).is_some(), "the hot filler analysed the track");
+    assert!(
+        store.analysis(track).is_some(),
+        "the hot filler analysed the track"
+    );
     // The background filler calibrates the other six from that analysis.
     let steps = background.run_until_idle(100_000);
     assert!(

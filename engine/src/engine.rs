@@ -423,6 +423,11 @@ impl Inner {
     }
 }
 
+/// The notice for playing into the null sink because the device could not be opened.
+pub(crate) fn fallback_notice(reason: &str) -> String {
+    format!("no audio device ({reason}); playing into the null sink")
+}
+
 /// Owns the threads; dropping the last `Engine` shuts everything down.
 struct Handle {
     inner: Arc<Inner>,
@@ -498,6 +503,13 @@ impl Engine {
     /// this machine, say); `None` when it plays where it was asked to.
     pub fn output_fallback(&self) -> Option<String> {
         self.inner().fallback.lock().clone()
+    }
+
+    /// The one-line notice for [`Engine::output_fallback`], exactly as the engine sends it in
+    /// an [`Event::Error`] when it starts (a caller that prints it itself can skip that event).
+    pub fn output_fallback_notice(&self) -> Option<String> {
+        self.output_fallback()
+            .map(|reason| fallback_notice(&reason))
     }
 
     /// The output's counters (underruns, callback load; `None` offline).
@@ -871,12 +883,13 @@ impl Pump {
     /// Handles everything waiting.
     pub fn poll(&mut self) {
         self.inner.store.flush_if_due();
+        // The filler's news first: a track is opened (TrackReady, with its metadata) before
+        // any of its audio can reach the renderer, so its TrackStarted finds the metadata.
+        self.drain_filler();
         while let Ok(e) = self.rt_events.pop() {
             self.on_rt(e);
         }
-        while let Ok(e) = self.filler_events.try_recv() {
-            self.on_filler(e);
-        }
+        self.drain_filler();
         if let Some(status) = self.inner.store.take_status_change() {
             let healthy = !status.is_degraded();
             if self.last_status != Some(healthy) {
@@ -889,6 +902,12 @@ impl Pump {
             }
         }
         self.position();
+    }
+
+    fn drain_filler(&mut self) {
+        while let Ok(e) = self.filler_events.try_recv() {
+            self.on_filler(e);
+        }
     }
 
     /// Reports underruns counted by the output.
@@ -935,6 +954,17 @@ impl Pump {
         match e {
             RtEvent::TrackStarted { entry } => {
                 let id = EntryId(entry);
+                // The TrackReady may have been sent after this poll drained the filler's
+                // events but before the renderer got the audio: take it now.
+                let known = inner
+                    .control
+                    .lock()
+                    .queue
+                    .get(id)
+                    .is_some_and(|e| e.meta().is_some());
+                if !known {
+                    self.drain_filler();
+                }
                 let (path, meta) = {
                     let mut c = inner.control.lock();
                     c.queue.current = Some(id);

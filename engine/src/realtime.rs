@@ -107,7 +107,7 @@ impl EngineBuilder {
                 if let Some(reason) = pump.fallback.take() {
                     pump.inner().broadcast(Event::Error {
                         entry: None,
-                        message: format!("no audio device ({reason}); playing into the null sink"),
+                        message: crate::engine::fallback_notice(&reason),
                     });
                 }
                 while !stop.load(Ordering::Acquire) {

@@ -67,7 +67,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Probe(args)) => probe::run(args),
         Some(Command::Render(args)) => render::run(args),
         Some(Command::Analyze(args)) => analyze::run(args),
-        Some(Command::Devices(args)) => devices::run(args),
+        Some(Command::Devices(args)) => devices::run(args, cli.verbose > 0),
         Some(Command::Cache(cmd)) => cache_cmd::run(cmd, &settings_for_logs),
         Some(Command::Bench(args)) => bench::run(args, &settings_for_logs),
     }

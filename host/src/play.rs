@@ -37,8 +37,8 @@ pub fn run(
         return Err(Failure::file(&paths[0], "No such file or directory"));
     }
     let engine = build_engine(&settings)?;
-    if let Some(reason) = engine.output_fallback() {
-        eprintln!("hearth: no audio device ({reason}); playing into the null sink");
+    if let Some(notice) = engine.output_fallback_notice() {
+        eprintln!("hearth: {notice}");
     }
     let events = engine.events();
     for p in &paths {
@@ -80,14 +80,24 @@ pub fn build_engine(s: &Settings) -> Result<Engine, Failure> {
 /// Plays the queue to its end, printing a line per track and problems on stderr.
 fn headless(engine: &Engine, events: &crossbeam_channel::Receiver<Event>) -> Result<(), Failure> {
     engine.play().map_err(|e| Failure::other("play", e))?;
+    // After a fallback, the notice is printed already (see `run`), and the first device
+    // announcement is the null sink it named.
+    let notice = engine.output_fallback_notice();
+    let mut skip_device = notice.is_some();
     loop {
         match events.recv_timeout(Duration::from_secs(1)) {
             Ok(Event::TrackStarted { path, meta, .. }) => {
                 println!("{}", describe_track(&path, meta.as_ref()))
             }
-            Ok(Event::Error { message, .. }) => eprintln!("hearth: {message}"),
+            Ok(Event::Error { message, .. }) => {
+                if notice.as_ref() != Some(&message) {
+                    eprintln!("hearth: {message}")
+                }
+            }
             Ok(Event::Device { name, rate, .. }) => {
-                eprintln!("hearth: output: {name} at {rate} Hz")
+                if !std::mem::take(&mut skip_device) {
+                    eprintln!("hearth: output: {name} at {rate} Hz")
+                }
             }
             Ok(Event::QueueEnded) => return Ok(()),
             Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {

@@ -155,10 +155,40 @@ fn find_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, OutputEr
     }
 }
 
+/// Runs `f` (which calls into the audio backend) with alsa-lib's own error messages sent to
+/// the log instead of stderr. alsa-lib prints them itself — eight lines about a missing card 0
+/// on a machine without sound hardware, before cpal even returns its error — which would
+/// drown the player's one-line notice. The handler is the `alsa` crate's thread-local one, so
+/// it applies to this thread's calls only.
+fn quiet_backend<T>(f: impl FnOnce() -> T) -> T {
+    #[cfg(target_os = "linux")]
+    {
+        let capture = alsa::Output::local_error_handler().ok();
+        let out = f();
+        if let Some(c) = capture {
+            let text = c.borrow().to_string();
+            if !text.trim().is_empty() {
+                tracing::debug!(messages = %text.trim(), "alsa-lib");
+            }
+        }
+        out
+    }
+    #[cfg(not(target_os = "linux"))]
+    f()
+}
+
 /// Opens nothing: picks the device and its configuration.
 ///
 /// Runs on: control thread (may take tens of ms: the backend probes the device).
 pub(crate) fn negotiate(
+    name: Option<&str>,
+    rate: Option<u32>,
+    buffer_frames: Option<u32>,
+) -> Result<DeviceChoice, OutputError> {
+    quiet_backend(|| negotiate_loudly(name, rate, buffer_frames))
+}
+
+fn negotiate_loudly(
     name: Option<&str>,
     rate: Option<u32>,
     buffer_frames: Option<u32>,
@@ -551,18 +581,20 @@ fn build(
         backend_errors: ErrorRun::default(),
         device: choice.name.clone(),
     };
-    let stream = choice.device.build_output_stream_raw(
-        config,
-        choice.format,
-        move |data: &mut Data, info: &OutputCallbackInfo| {
-            #[cfg(debug_assertions)]
-            assert_no_alloc::assert_no_alloc(|| callback.process(data, info));
-            #[cfg(not(debug_assertions))]
-            callback.process(data, info);
-        },
-        move |e| errors.handle(e),
-        None,
-    )?;
+    let stream = quiet_backend(|| {
+        choice.device.build_output_stream_raw(
+            config,
+            choice.format,
+            move |data: &mut Data, info: &OutputCallbackInfo| {
+                #[cfg(debug_assertions)]
+                assert_no_alloc::assert_no_alloc(|| callback.process(data, info));
+                #[cfg(not(debug_assertions))]
+                callback.process(data, info);
+            },
+            move |e| errors.handle(e),
+            None,
+        )
+    })?;
     Ok((stream, handle))
 }
 
@@ -686,6 +718,10 @@ fn describe_range(c: &SupportedStreamConfigRange) -> SupportedConfig {
 ///
 /// Runs on: control thread. Slow-ish: the backend opens each device to probe it.
 pub fn list_devices() -> Result<Vec<DeviceDescription>, OutputError> {
+    quiet_backend(list_devices_loudly)
+}
+
+fn list_devices_loudly() -> Result<Vec<DeviceDescription>, OutputError> {
     let host = cpal::default_host();
     let default = host.default_output_device();
     let mut devices: Vec<cpal::Device> = host
