@@ -17,6 +17,15 @@ pub struct Cli {
     /// Cache directory; default: the platform cache directory (e.g. $XDG_CACHE_HOME/hearth).
     #[arg(long, global = true, env = "HEARTH_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Cache byte budget, e.g. "2GiB" or "500MB" (default 2 GiB).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub cache_budget: Option<u64>,
+    /// Most tracks kept in the cache (default 500).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_max_tracks: Option<u64>,
+    /// Days a track stays cached without being played (default 30).
+    #[arg(long, global = true, value_name = "DAYS", value_parser = parse_days)]
+    pub cache_ttl_days: Option<f64>,
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -271,5 +280,20 @@ pub fn parse_on_off(s: &str) -> Result<bool, String> {
         "on" | "true" | "yes" | "1" => Ok(true),
         "off" | "false" | "no" | "0" => Ok(false),
         _ => Err(format!("'{s}' is not on or off")),
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let b = crate::config::parse_bytes(s)?;
+    if b < 16 << 20 {
+        return Err(format!("{s} is less than 16 MiB"));
+    }
+    Ok(b)
+}
+
+fn parse_days(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(d) if d > 0.0 && d.is_finite() => Ok(d),
+        _ => Err(format!("'{s}' is not a positive number of days")),
     }
 }

@@ -45,7 +45,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let (file, _) = config::load(cli.config.as_deref())?;
+    let (mut file, _) = config::load(cli.config.as_deref())?;
+    // The cache flags override the file's keys.
+    if let Some(b) = cli.cache_budget {
+        file.cache_budget = Some(config::ByteSize(b));
+    }
+    if let Some(n) = cli.cache_max_tracks {
+        file.cache_max_tracks = Some(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(d) = cli.cache_ttl_days {
+        file.cache_ttl_days = Some(d);
+    }
     let default_play = PlayArgs::default();
     let tui = match &cli.command {
         None => true,
