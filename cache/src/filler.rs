@@ -262,8 +262,17 @@ struct CalibrationJob {
 
 /// Front-to-back production for warming: the source is read once, sequentially, and every
 /// preset's chain keeps streaming instead of re-reading its pre-roll for each chunk (which
-/// would cost more than the chunk itself). Exactly equal, within the chain's tolerance, to
-/// producing each chunk on its own — the chain has finite memory.
+/// would cost more than the chunk itself). Equal, within the chain's tolerance, to producing
+/// each chunk on its own — the chain has finite memory.
+///
+/// Streams are anchored to segments of [`STREAM_SEGMENT`] chunks: a stream (re)starts only
+/// at a segment's first chunk, from a fresh chain with its pre-roll, and warming a chunk
+/// in the middle of a segment with no stream there first streams from the segment's start.
+/// So a warmed chunk is the same bytes however warming went — front to back in one go, or
+/// resumed after a crash, a seek or an eviction from any chunk — which is what lets a
+/// cache interrupted at any moment finish bit-identical to one that never was. (The IIR
+/// filters of the EQ converge only within rounding: without anchors, a stream started at
+/// chunk 17 and one started at chunk 0 differ in the last bit of a sample now and then.)
 struct Stream {
     /// The chunk this stream produces next.
     next_index: u32,
@@ -295,6 +304,11 @@ enum EntryState {
     /// Cannot be played.
     Failed,
 }
+
+/// Chunks per stream segment (see [`Stream`]): a fresh pre-roll every 16 chunks (about 11 s
+/// at 48 kHz) costs about a tenth more chain work than one endless stream, and resuming in
+/// the middle of a segment at most 15 chunks of chain work again.
+const STREAM_SEGMENT: u32 = 16;
 
 /// A chunk need: what to fill, and whether it goes to the renderer.
 #[derive(Clone, Debug)]
@@ -934,6 +948,16 @@ impl Filler {
     /// Warms chunk `need.index` front to back: continues the stream when it is the next chunk,
     /// else starts one there. Only variants missing from the warm tier are written.
     fn warm_streaming(&mut self, need: &Need) -> Result<Step, SourceError> {
+        let segment_start = need.index - need.index % STREAM_SEGMENT;
+        if segment_start != need.index && !self.stream_continues(need) {
+            // Stream from the segment's start (writing whatever of it is missing on the way).
+            for index in segment_start..need.index {
+                self.warm_streaming(&Need {
+                    index,
+                    ..need.clone()
+                })?;
+            }
+        }
         let store = Arc::clone(&self.store);
         let rate = self.config.engine_rate;
         let Some(EntryState::Open(t)) = self.entries.get_mut(&need.entry) else {
@@ -958,9 +982,10 @@ impl Filler {
                 Variant::Original => None,
             })
             .collect();
-        let continuing = t.stream.as_ref().is_some_and(|s| {
-            s.next_index == need.index && presets.iter().all(|p| s.fed.contains_key(p))
-        });
+        let continuing = need.index % STREAM_SEGMENT != 0
+            && t.stream.as_ref().is_some_and(|s| {
+                s.next_index == need.index && presets.iter().all(|p| s.fed.contains_key(p))
+            });
         let started = Instant::now();
         let mut outputs: Vec<(Variant, Vec<f32>)> = Vec::new();
         let lookahead = presets
@@ -1065,6 +1090,20 @@ impl Filler {
             entry: need.entry,
             index: need.index,
             variants: written,
+        })
+    }
+
+    /// Whether the entry's stream is positioned at `need` with every preset it asks for.
+    fn stream_continues(&self, need: &Need) -> bool {
+        let Some(EntryState::Open(t)) = self.entries.get(&need.entry) else {
+            return false;
+        };
+        t.stream.as_ref().is_some_and(|s| {
+            s.next_index == need.index
+                && need.variants.iter().all(|v| match v {
+                    Variant::Enhanced(p) => s.fed.contains_key(p),
+                    Variant::Original => true,
+                })
         })
     }
 

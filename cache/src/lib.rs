@@ -27,6 +27,8 @@ pub mod error;
 pub mod evict;
 pub mod filler;
 pub mod fingerprint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header;
 pub mod hot;
 pub mod index;

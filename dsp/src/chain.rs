@@ -196,7 +196,7 @@ fn interleave(left: &[f32], right: &[f32], out: &mut [f32]) {
 }
 
 /// Bumped when the chain's processing changes in a way parameters do not capture.
-pub const CHAIN_VERSION: u32 = 1;
+pub const CHAIN_VERSION: u32 = 2;
 
 /// FNV-1a, 64-bit: a stable hash for the parameter fingerprint (std's hasher is not promised
 /// to stay the same across Rust versions, and the hash is persisted in cache files).

@@ -67,45 +67,68 @@ impl SlidingMax {
     }
 }
 
-/// Mean of the last `len` pushed values, zeros before the window has filled. The sum is kept
-/// in f64 so that rounding never drifts measurably however long it runs.
+/// Mean of the last `len` pushed values, zeros before the window has filled.
+///
+/// The window's sum is kept *exactly*, in fixed point: each value is quantised once (rounded
+/// up, to a resolution of at most 2^-40 — far below anything audible) and the integer sum is
+/// updated by adding the new value and subtracting the one leaving, with wrapping arithmetic
+/// (the sum of what is in the window always fits; intermediate wraps cancel). The mean is
+/// therefore a function of the window's contents alone — not of how long the filter has run
+/// or where it started — which is what lets two chains started at different points agree
+/// bit for bit once their windows hold the same values. (A floating-point running sum keeps
+/// a rounding residue of its whole history, and a sample now and then rounds differently.)
+///
+/// Values are clamped to ±[`SlidingMean::LIMIT`]. Rounding up means the mean is never below
+/// the exact mean, which the limiter relies on (its smoothed reduction covers the requirement).
 #[derive(Clone, Debug)]
 pub struct SlidingMean {
-    ring: Vec<f64>,
+    ring: Vec<i64>,
     pos: usize,
-    sum: f64,
-    inv_len: f64,
+    sum: i64,
+    scale: f64,
+    /// 1 / (scale × len).
+    out_scale: f64,
 }
 
 impl SlidingMean {
+    /// The largest magnitude a value may have (larger ones are clamped): a mean square of
+    /// samples at +24 dBFS, or a gain reduction of 256 dB.
+    pub const LIMIT: f64 = 256.0;
+
     /// A window of `len` (≥ 1) values.
     pub fn new(len: usize) -> Self {
         let len = len.max(1);
+        // The window's sum must fit in an i64: len × LIMIT × scale ≤ 2^62.
+        let len_bits = usize::BITS - (len - 1).leading_zeros();
+        let scale = 2f64.powi(62 - 8 - len_bits as i32);
         Self {
-            ring: vec![0.0; len],
+            ring: vec![0; len],
             pos: 0,
-            sum: 0.0,
-            inv_len: 1.0 / len as f64,
+            sum: 0,
+            scale,
+            out_scale: 1.0 / (scale * len as f64),
         }
     }
 
     /// Forgets everything.
     pub fn reset(&mut self) {
-        self.ring.fill(0.0);
+        self.ring.fill(0);
         self.pos = 0;
-        self.sum = 0.0;
+        self.sum = 0;
     }
 
     /// Pushes a value and returns the mean of the window.
     #[inline]
     pub fn push(&mut self, v: f64) -> f64 {
-        self.sum += v - self.ring[self.pos];
-        self.ring[self.pos] = v;
+        // Truncation then +1: never below v (NaN becomes 1 quantum, not garbage).
+        let q = (v.clamp(-Self::LIMIT, Self::LIMIT) * self.scale) as i64 + 1;
+        self.sum = self.sum.wrapping_add(q).wrapping_sub(self.ring[self.pos]);
+        self.ring[self.pos] = q;
         self.pos += 1;
         if self.pos == self.ring.len() {
             self.pos = 0;
         }
-        (self.sum * self.inv_len).max(0.0)
+        (self.sum as f64 * self.out_scale).max(0.0)
     }
 }
 
@@ -178,11 +201,41 @@ mod tests {
             .iter()
             .map(|&v| m.push(v))
             .collect();
-        assert_eq!(outs, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+        for (o, want) in outs.iter().zip([1.0, 2.0, 3.0, 4.0, 5.0]) {
+            assert!(*o >= want && *o - want < 1e-9, "{o} vs {want}");
+        }
         let mut d = Delay::new(2);
         assert_eq!(d.push([1.0, 1.0]), [0.0, 0.0]);
         assert_eq!(d.push([2.0, 2.0]), [0.0, 0.0]);
         assert_eq!(d.push([3.0, 3.0]), [1.0, 1.0]);
         assert_eq!(Delay::new(0).push([5.0, 6.0]), [5.0, 6.0]);
+    }
+
+    #[test]
+    fn sliding_mean_depends_on_the_window_alone_not_on_its_history() {
+        // Two means over the same last `len` values, one after a long and loud history, one
+        // started fresh on those values: identical bits (a float running sum would differ in
+        // the last places).
+        let len = 480;
+        let mut long = SlidingMean::new(len);
+        let mut fresh = SlidingMean::new(len);
+        let mut x = 0.123_f64;
+        let mut next = || {
+            x = (x * 3.9 * (1.0 - x)).clamp(1e-9, 1.0 - 1e-9);
+            x * x * 7.0
+        };
+        let history: Vec<f64> = (0..100_000).map(|_| next()).collect();
+        let window: Vec<f64> = (0..len * 3).map(|_| next()).collect();
+        for &v in &history {
+            long.push(v);
+        }
+        let (mut a, mut b) = (0.0, 0.0);
+        for &v in &window {
+            a = long.push(v);
+            b = fresh.push(v);
+        }
+        assert_eq!(a.to_bits(), b.to_bits());
+        let exact = window[window.len() - len..].iter().sum::<f64>() / len as f64;
+        assert!(a >= exact && a - exact < 1e-9, "{a} vs {exact}");
     }
 }
