@@ -2,109 +2,14 @@
 //! capturing what a listener would have heard), the headless player, and the cache commands
 //! (a warmed track plays with no cold production).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn asset(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../assets")
-        .join(rel)
-}
-
-fn hearth(cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hearth"));
-    c.arg("--cache-dir").arg(cache);
-    c
-}
-
-/// A running `hearth play --json`: send commands, wait for events.
-struct Session {
-    child: std::process::Child,
-    lines: mpsc::Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Session {
-    fn start(cache: &Path, args: &[&str]) -> Session {
-        let mut child = hearth(cache)
-            .args(["play", "--json"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        Session {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, cmd: &str) {
-        let stdin = self
-            .child
-            .stdin
-            .as_mut()
-            .unwrap_or_else(|| panic!("no stdin"));
-        writeln!(stdin, "{cmd}").unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    /// Waits (up to 15 s) for a line matching `pred`; returns it.
-    fn wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
-            return v.clone();
-        }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-                Err(_) => panic!("no {what} within 15 s; saw {:?}", self.seen),
-            }
-        }
-    }
-
-    fn ack(&mut self, cmd: &str) -> Value {
-        let name = serde_json::from_str::<Value>(cmd)
-            .ok()
-            .and_then(|v| v["cmd"].as_str().map(String::from))
-            .unwrap_or_default();
-        self.seen.clear();
-        self.send(cmd);
-        self.wait(&format!("ack of {cmd}"), |v| {
-            v["cmd"] == name.as_str() && (v["event"] == "ack" || v["event"] == "error")
-        })
-    }
-
-    fn position(&mut self) -> f64 {
-        self.seen.clear();
-        self.wait("a position", |v| v["event"] == "position")["seconds"]
-            .as_f64()
-            .unwrap_or(-1.0)
-    }
-}
+use support::{Session, asset, hearth};
 
 #[test]
 fn a_scripted_json_session_controls_playback_and_the_recording_holds_it() {

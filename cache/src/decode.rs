@@ -136,6 +136,10 @@ impl DecodeReport {
 /// A positioned decoder over one file: delivers stereo frames at the source rate.
 pub struct Decoder {
     path: PathBuf,
+    /// The file as opened first. Every restart of the demuxer reads through a duplicate of
+    /// this handle, never the path again: a file deleted or renamed over while it plays keeps
+    /// decoding what it was.
+    file: File,
     format: Box<dyn FormatReader>,
     decoder: Box<dyn AudioDecoder>,
     params: AudioCodecParameters,
@@ -189,7 +193,7 @@ struct Opened {
     channels: Channels,
 }
 
-fn open_format(path: &Path) -> Result<Opened, SourceError> {
+fn open_format(path: &Path) -> Result<(Opened, File), SourceError> {
     let meta = std::fs::metadata(path).map_err(SourceError::Open)?;
     if meta.is_dir() {
         return Err(SourceError::IsDirectory);
@@ -198,6 +202,16 @@ fn open_format(path: &Path) -> Result<Opened, SourceError> {
         return Err(SourceError::Empty);
     }
     let file = File::open(path).map_err(SourceError::Open)?;
+    let opened = open_format_from(&file, path)?;
+    Ok((opened, file))
+}
+
+/// Probes `file` from its start (`path` only gives the extension hint).
+fn open_format_from(file: &File, path: &Path) -> Result<Opened, SourceError> {
+    use std::io::{Seek, SeekFrom};
+    // A duplicate shares the file offset: rewind it for the new demuxer.
+    let mut file = file.try_clone().map_err(SourceError::Open)?;
+    file.seek(SeekFrom::Start(0)).map_err(SourceError::Open)?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -350,9 +364,9 @@ pub fn probe(path: &Path) -> Result<SourceInfo, SourceError> {
 impl Decoder {
     /// Opens a file for decoding.
     pub fn open(path: &Path) -> Result<(Self, SourceInfo), SourceError> {
-        let opened = open_format(path)?;
+        let (opened, file) = open_format(path)?;
         let mut info = opened.info.clone();
-        let mut dec = Self::from_opened(path, opened);
+        let mut dec = Self::from_opened(path, file, opened);
         if dec.total_frames == 0 {
             // The container does not say how long the track is: count it once by decoding.
             // Deterministic, and only paid for files without a length in their headers.
@@ -377,9 +391,10 @@ impl Decoder {
         Ok((dec, info))
     }
 
-    fn from_opened(path: &Path, o: Opened) -> Self {
+    fn from_opened(path: &Path, file: File, o: Opened) -> Self {
         Self {
             path: path.to_path_buf(),
+            file,
             format: o.format,
             decoder: o.decoder,
             anchor: anchor_frames(&o.params),
@@ -406,7 +421,7 @@ impl Decoder {
     /// Starts again from the first frame with a fresh demuxer: exactly the state of a
     /// front-to-back decode.
     fn reopen(&mut self) -> Result<(), SourceError> {
-        let o = open_format(&self.path)?;
+        let o = open_format_from(&self.file, &self.path)?;
         self.format = o.format;
         self.decoder = o.decoder;
         self.buf.clear();

@@ -222,3 +222,33 @@ fn block_resampler_is_allocation_free_after_construction() {
         "allocations while resampling"
     );
 }
+
+/// A file deleted while it is open keeps decoding what it was, in any order: restarting the
+/// demuxer (a seek back to the start, AAC's fresh decoder per segment) reads through the
+/// handle opened first, never the path again.
+#[test]
+fn a_deleted_file_keeps_decoding_in_any_order() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for &(name, _) in FORMATS {
+        let original = fixture(name);
+        let ext = original
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let copy = dir.path().join(format!("copy.{ext}"));
+        std::fs::copy(&original, &copy).unwrap_or_else(|e| panic!("{e}"));
+        let (whole, _) = read_all(&original, Some(48_000));
+        let mut src = Source::open(&copy, Some(48_000)).unwrap_or_else(|e| panic!("{e}"));
+        let frames = src.frames();
+        let mut buf = vec![0.0f32; 4096 * 2];
+        src.read(frames / 2, &mut buf)
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_file(&copy).unwrap_or_else(|e| panic!("{e}"));
+        for start in [0, frames / 3, 0, frames - 4096] {
+            src.read(start, &mut buf)
+                .unwrap_or_else(|e| panic!("{name} after deletion, at {start}: {e}"));
+            let at = start as usize * 2;
+            assert_eq!(buf[..], whole[at..at + buf.len()], "{name} at {start}");
+        }
+    }
+}

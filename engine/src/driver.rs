@@ -58,6 +58,9 @@ pub(crate) struct Driver {
     events: Sender<FillerEvent>,
     /// Test hook: pause after every unit of work.
     pub delay: Duration,
+    /// The background warmer (its failures to open a track are not the track's failure: the
+    /// hot filler, which plays it, may well have it open — a file deleted while playing).
+    warmer: bool,
 }
 
 impl Driver {
@@ -73,6 +76,7 @@ impl Driver {
             shared,
             plan: Plan::default(),
             failed: HashSet::new(),
+            warmer: false,
             events,
             delay: Duration::ZERO,
         }
@@ -149,8 +153,12 @@ impl Driver {
     pub fn step(&mut self) -> Step {
         let step = self.filler.step();
         for e in self.filler.take_events() {
-            if let FillerEvent::TrackFailed { entry, .. } = &e {
+            if let FillerEvent::TrackFailed { entry, error } = &e {
                 self.failed.insert(*entry);
+                if self.warmer {
+                    tracing::debug!(entry, %error, "warmer cannot open a track; not warming it");
+                    continue;
+                }
             }
             let _ = self.events.send(e);
         }
@@ -174,6 +182,7 @@ impl Driver {
 
 /// Runs the driver on its own thread until shutdown.
 pub(crate) fn spawn(mut driver: Driver, background: bool) -> std::io::Result<JoinHandle<()>> {
+    driver.warmer = background;
     let name = if background {
         "hearth-warmer"
     } else {
