@@ -578,7 +578,17 @@ impl Renderer {
     /// Whether the audio at `frame` of `entry` is held (original, and enhanced).
     fn have(&mut self, entry: u64, frame: u64) -> (bool, bool) {
         let l = self.lookup(entry, frame);
-        (l.orig.is_some(), l.enh.is_some())
+        (l.orig.is_some(), self.enhanced_playable(l))
+    }
+
+    /// Whether the enhanced signal can sound here. While a preset switch crossfades, that
+    /// takes both presets' audio: where the new one is missing (after a seek, or ahead at a
+    /// chunk edge) the enhanced signal fades out to the original instead, and fades back in
+    /// when the chunk arrives — rather than dropping the new preset's share in one frame and
+    /// bringing it back in one frame when the switch completes (a click, found by the soak).
+    #[inline]
+    fn enhanced_playable(&self, l: Lookup) -> bool {
+        l.enh.is_some() && (!self.preset_switching || l.enh_next.is_some())
     }
 
     fn try_jump(&mut self, frames: u64) {
@@ -997,15 +1007,15 @@ impl Renderer {
         let (orig_ahead, enh_ahead) = if ahead >= v.track_frames {
             match self.successor() {
                 Some(n) => self.have(n, 0),
-                None => (true, l.enh.is_some()),
+                None => (true, self.enhanced_playable(l)),
             }
         } else if ahead / self.chunk_frames == v.frame / self.chunk_frames {
-            (true, l.enh.is_some())
+            (true, self.enhanced_playable(l))
         } else {
             self.have(v.entry, ahead)
         };
         v.ready.target = if orig_ahead { 1.0 } else { 0.0 };
-        v.enhanced.target = if l.enh.is_some() && enh_ahead {
+        v.enhanced.target = if self.enhanced_playable(l) && enh_ahead {
             1.0
         } else {
             0.0

@@ -137,6 +137,8 @@ fn run_soak(simulated_seconds: u64, seed: u64) {
     let mut peak_rss = 0u64;
     let mut position_checks = 0u64;
     let mut last_command: Option<usize> = None;
+    let mut history: Vec<String> = Vec::with_capacity(6);
+    let mut clicks: Vec<String> = Vec::new();
     for step in 0..steps {
         // The audio of this step, checked for steps across buffer boundaries too.
         let before = engine.position();
@@ -149,6 +151,13 @@ fn run_soak(simulated_seconds: u64, seed: u64) {
                     .max((buf[1] - last_frame[1]).abs()),
             );
             worst = worst.max(s);
+            if s > material + 0.01 && clicks.len() < 8 {
+                clicks.push(format!(
+                    "step {step}: step {s} after {history:?} ({:?}, {:?})",
+                    engine.position(),
+                    engine.transport(),
+                ));
+            }
             last_frame = [buf[buf.len() - 2], buf[buf.len() - 1]];
             loudest = buf.iter().fold(loudest, |m, x| m.max(x.abs()));
         }
@@ -200,6 +209,14 @@ fn run_soak(simulated_seconds: u64, seed: u64) {
         let c = rng.below(7) as usize;
         commands[c] += 1;
         last_command = Some(c);
+        // The last few commands, for the report of a click (bounded: the heap is measured).
+        if history.len() == 6 {
+            history.remove(0);
+        }
+        history.push(format!(
+            "{c}@{:?}",
+            engine.position().map(|(e, t)| (e.0, t.as_millis()))
+        ));
         match c {
             0 => {
                 let d = engine.position().map_or(durations[0], |(e, _)| {
@@ -244,6 +261,9 @@ fn run_soak(simulated_seconds: u64, seed: u64) {
         peak_rss as f64 / 1048576.0,
         growth as f64 / 1048576.0,
     );
+    for c in &clicks {
+        eprintln!("click: {c}");
+    }
     assert_eq!(misses, 0, "the renderer waited for audio");
     assert!(
         worst <= material + 0.01,
@@ -259,7 +279,8 @@ fn run_soak(simulated_seconds: u64, seed: u64) {
 
 #[test]
 fn soak_short() {
-    run_soak(120, 7);
+    // Seed 1 reaches, at 88 s, the resume after a seek made mid preset switch that once clicked.
+    run_soak(120, 1);
 }
 
 #[test]

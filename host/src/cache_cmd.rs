@@ -184,10 +184,6 @@ fn warm(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
                     match result {
                         Ok(p) => {
                             bar.finish_with_message("done");
-                            if let Some(g) = store.tracks().first().and_then(|t| store.geometry(*t))
-                            {
-                                let _ = g;
-                            }
                             if let Ok(mut s) = seconds.lock() {
                                 *s += p.total as f64 / 2.0 * f64::from(config.chunk_frames)
                                     / f64::from(rate);
