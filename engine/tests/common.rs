@@ -65,3 +65,25 @@ pub fn max_step(x: &[f32]) -> f32 {
         .map(|(a, b)| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()))
         .fold(0.0, f32::max)
 }
+
+/// A stereo sine WAV (32-bit float) with a slow swell that starts and ends at zero, so tracks
+/// join smoothly; the right channel is the left times `right`. Smooth material: any
+/// discontinuity the engine made would stand out by orders of magnitude.
+pub fn write_sine(path: &Path, rate: u32, seconds: f32, freq: f32, right: f32) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap_or_else(|e| panic!("{e}"));
+    let n = (rate as f32 * seconds) as usize;
+    for i in 0..n {
+        let t = i as f32 / rate as f32;
+        let env = (std::f32::consts::PI * i as f32 / n as f32).sin();
+        let s = 0.5 * env * (std::f32::consts::TAU * freq * t).sin();
+        w.write_sample(s).unwrap_or_else(|e| panic!("{e}"));
+        w.write_sample(right * s).unwrap_or_else(|e| panic!("{e}"));
+    }
+    w.finalize().unwrap_or_else(|e| panic!("{e}"));
+}

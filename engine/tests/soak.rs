@@ -25,25 +25,6 @@ const STEP: usize = 2400;
 /// The callback size.
 const BUFFER: usize = 256;
 
-fn write_sine(path: &Path, rate: u32, seconds: f32, freq: f32) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap_or_else(|e| panic!("{e}"));
-    let n = (rate as f32 * seconds) as usize;
-    for i in 0..n {
-        let t = i as f32 / rate as f32;
-        let env = (std::f32::consts::PI * i as f32 / n as f32).sin();
-        let s = 0.5 * env * (std::f32::consts::TAU * freq * t).sin();
-        w.write_sample(s).unwrap_or_else(|e| panic!("{e}"));
-        w.write_sample(-0.8 * s).unwrap_or_else(|e| panic!("{e}"));
-    }
-    w.finalize().unwrap_or_else(|e| panic!("{e}"));
-}
-
 /// Largest step of a track's original and of its enhanced variant for every preset.
 fn material_step(path: &Path) -> f32 {
     let mut worst = max_step(&source(path));
@@ -113,7 +94,7 @@ fn run_soak(simulated_seconds: u64, seed: u64) {
     ];
     let mut material = 0.0f32;
     for (path, rate, seconds, freq) in &tracks {
-        write_sine(path, *rate, *seconds, *freq);
+        write_sine(path, *rate, *seconds, *freq, -0.8);
         material = material.max(material_step(path));
     }
     let durations: Vec<f64> = tracks.iter().map(|t| f64::from(t.2)).collect();
