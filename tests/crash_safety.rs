@@ -122,7 +122,9 @@ fn sigkilled_warms_never_leave_a_bad_chunk_and_finish_bit_identical_to_a_clean_r
     );
 
     let wanted = env_u64("HEARTH_CRASH_KILLS", 20);
-    let mut rng = Rng(env_u64("HEARTH_CRASH_SEED", 1).max(1) * 0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng(env_u64("HEARTH_CRASH_SEED", 1)
+        .max(1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut kills = 0;
     let mut attempts = 0;
     while kills < wanted {
