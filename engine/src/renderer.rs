@@ -609,9 +609,20 @@ impl Renderer {
             self.jump = Some(j);
             return;
         }
+        let audible = self.transport_gain.value > 0.0;
+        if audible && self.old.is_some() {
+            // A crossfade is still running (a track crossfade, or a seek a moment ago): both
+            // voices are in use, and dropping the fading one would click. Finish it within a
+            // crossfade time, then jump (a callback or two later; found by the soak).
+            let quick = 1.0 / self.crossfade_frames;
+            if self.old_gain.step < quick {
+                self.old_gain.step = quick;
+            }
+            self.jump = Some(j);
+            return;
+        }
         self.jump = None;
         let same_entry = self.voice.is_some_and(|v| v.entry == j.entry);
-        let audible = self.transport_gain.value > 0.0;
         // Enhancement that is not here yet eases in when it arrives (see ARRIVAL_FADE_MS).
         let fade = if enh {
             self.crossfade_frames

@@ -6,7 +6,9 @@
 //! the track and advancing by exactly the audio rendered while nothing moved it, and memory
 //! flat: the process's anonymous memory (heap) grows by less than 8 MiB after warm-up.
 //!
-//! `soak_short` (2 simulated minutes) runs in the normal suite. The hour-long soak is opt-in:
+//! Gapless and with a 300 ms track crossfade. `soak_short` (2 simulated minutes) and
+//! `soak_short_with_track_crossfade` (4) run in the normal suite. The hour-long soak (both
+//! modes) is opt-in:
 //! `cargo test --release -p hearth-engine --test soak -- --ignored` (`HEARTH_SOAK_SECONDS`
 //! and `HEARTH_SOAK_SEED` change its length and seed).
 
@@ -84,7 +86,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn run_soak(simulated_seconds: u64, seed: u64) {
+fn run_soak(simulated_seconds: u64, seed: u64, track_crossfade: Duration) {
     let wall = Instant::now();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let tracks = [
@@ -99,7 +101,14 @@ fn run_soak(simulated_seconds: u64, seed: u64) {
     }
     let durations: Vec<f64> = tracks.iter().map(|t| f64::from(t.2)).collect();
 
-    let (engine, mut r) = offline(&dir.path().join("cache"), true);
+    let (engine, mut r) = hearth_engine::EngineBuilder::new()
+        .rate(RATE)
+        .chunk_frames(CHUNK)
+        .cache_dir(dir.path().join("cache"))
+        .enhancement(true, Preset::Warm, 1.0)
+        .track_crossfade(track_crossfade)
+        .build_offline()
+        .unwrap_or_else(|e| panic!("{e}"));
     let events = engine.events();
     let entries: Vec<_> = tracks
         .iter()
@@ -261,14 +270,21 @@ fn run_soak(simulated_seconds: u64, seed: u64) {
 #[test]
 fn soak_short() {
     // Seed 1 reaches, at 88 s, the resume after a seek made mid preset switch that once clicked.
-    run_soak(120, 1);
+    run_soak(120, 1, Duration::ZERO);
+}
+
+#[test]
+fn soak_short_with_track_crossfade() {
+    // Seed 2 reaches, at 233 s, a seek during a track crossfade, which once dropped the
+    // fading track in one frame.
+    run_soak(240, 2, Duration::from_millis(300));
 }
 
 #[test]
 #[ignore = "an hour of simulated audio; run with --release -- --ignored"]
 fn soak() {
-    run_soak(
-        env_u64("HEARTH_SOAK_SECONDS", 3600),
-        env_u64("HEARTH_SOAK_SEED", 1),
-    );
+    let seconds = env_u64("HEARTH_SOAK_SECONDS", 3600);
+    let seed = env_u64("HEARTH_SOAK_SEED", 1);
+    run_soak(seconds, seed, Duration::ZERO);
+    run_soak(seconds, seed, Duration::from_millis(300));
 }
