@@ -6,14 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod common;
+
+use common::asset;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use hearth::Source;
-
-fn asset(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets")
-        .join(rel)
-}
 
 /// (label, file, engine rate): each format through the full pipeline to 48 kHz, plus the
 /// source-rate path for the demo.
@@ -68,17 +65,14 @@ fn bench(c: &mut Criterion) {
 
 /// Prints × real time from criterion's saved median estimates.
 fn report() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion/pipeline");
     println!(
         "\n{:<28} {:>12} {:>14}",
         "pipeline case", "median ms", "x real time"
     );
     for (label, path, rate) in cases() {
-        let est = root.join(label).join("new/estimates.json");
-        let Ok(text) = std::fs::read_to_string(&est) else {
+        let Some(ns) = common::criterion_median_ns("pipeline", label) else {
             continue;
         };
-        let Some(ns) = median_ns(&text) else { continue };
         let seconds = Source::open(&path, Some(rate))
             .map(|s| s.frames() as f64 / f64::from(rate))
             .unwrap_or(0.0);
@@ -88,17 +82,6 @@ fn report() {
             seconds / (ns / 1e9)
         );
     }
-}
-
-fn median_ns(json: &str) -> Option<f64> {
-    let at = json.find("\"median\"")?;
-    let rest = &json[at..];
-    let pe = rest.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-    let num: String = rest[pe..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == '-')
-        .collect();
-    num.parse().ok()
 }
 
 fn main() {

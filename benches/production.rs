@@ -11,21 +11,18 @@
 //!
 //! `cargo bench -p hearth --bench production`
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::asset;
 use criterion::{BenchmarkId, Criterion};
 use hearth::cache::{CacheConfig, FillerConfig, WarmStore, warm_track};
 use hearth::{DEFAULT_CHUNK_FRAMES, Preset, Source};
 
 const RATE: u32 = 48_000;
-
-fn asset(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets")
-        .join(rel)
-}
 
 fn formats() -> Vec<(&'static str, PathBuf)> {
     vec![

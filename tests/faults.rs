@@ -44,6 +44,13 @@ fn cache_reports(s: &Session) -> Vec<Value> {
         .collect()
 }
 
+/// Waits (up to 20 s) until the player says the queue has ended.
+fn wait_queue_end(s: &mut Session) {
+    s.wait_for("the end of the queue", Duration::from_secs(20), |v| {
+        v["event"] == "queue_end"
+    });
+}
+
 /// A size-limited tmpfs mounted for the test's lifetime.
 struct TinyFs(PathBuf);
 
@@ -89,9 +96,7 @@ fn a_full_cache_disk_is_reported_once_and_playback_continues() {
             arg(&second),
         ],
     );
-    s.wait_for("the end of the queue", Duration::from_secs(20), |v| {
-        v["event"] == "queue_end"
-    });
+    wait_queue_end(&mut s);
     let reports = cache_reports(&s);
     assert_eq!(
         reports.iter().filter(|v| v["healthy"] == false).count(),
@@ -131,9 +136,7 @@ fn the_cache_directory_deleted_while_playing_is_survived() {
     );
     s.wait("the first track", |v| v["event"] == "track");
     std::fs::remove_dir_all(&cache).unwrap_or_else(|e| panic!("{e}"));
-    s.wait_for("the end of the queue", Duration::from_secs(20), |v| {
-        v["event"] == "queue_end"
-    });
+    wait_queue_end(&mut s);
     assert_eq!(s.count("track"), 3, "every track played: {:?}", s.log);
     let reports = cache_reports(&s);
     let down = reports.iter().filter(|v| v["healthy"] == false).count();
@@ -166,9 +169,7 @@ fn a_source_deleted_while_playing_plays_to_its_end() {
     );
     s.wait("the first track", |v| v["event"] == "track");
     std::fs::remove_file(&track).unwrap_or_else(|e| panic!("{e}"));
-    s.wait_for("the end of the queue", Duration::from_secs(20), |v| {
-        v["event"] == "queue_end"
-    });
+    wait_queue_end(&mut s);
     let ends: Vec<&Value> = s.log.iter().filter(|v| v["event"] == "track_end").collect();
     assert_eq!(ends.len(), 2, "both tracks ended normally: {:?}", s.log);
     assert!(errors(&s).is_empty(), "{:?}", errors(&s));
@@ -214,9 +215,7 @@ fn a_source_overwritten_while_playing_is_reported_once_and_skipped() {
     s.wait_for("the next track", Duration::from_secs(60), |v| {
         v["event"] == "track" && v["entry"] == 1
     });
-    s.wait_for("the end of the queue", Duration::from_secs(20), |v| {
-        v["event"] == "queue_end"
-    });
+    wait_queue_end(&mut s);
     let errs = errors(&s);
     let about_it: Vec<&String> = errs.iter().filter(|m| m.contains("demo.flac")).collect();
     assert!(
@@ -263,9 +262,7 @@ fn an_output_failing_mid_stream_falls_back_once_and_playback_continues() {
         });
     }
     let mut s = Session::spawn(c);
-    s.wait_for("the end of the queue", Duration::from_secs(20), |v| {
-        v["event"] == "queue_end"
-    });
+    wait_queue_end(&mut s);
     let errs = errors(&s);
     let lost: Vec<&String> = errs.iter().filter(|m| m.contains("lost")).collect();
     assert_eq!(lost.len(), 1, "the loss is reported once: {errs:?}");

@@ -102,17 +102,7 @@ pub fn calibration_windows(
     let preroll = (hearth_dsp::calibrate::PREROLL_MS * u64::from(rate) / 1000) as usize;
     calibration_plan(source.frames(), rate)
         .iter()
-        .map(|w| {
-            Ok(OwnedWindow {
-                audio: read_span(
-                    source,
-                    w.start as i64 - preroll as i64,
-                    w.end + lookahead as u64,
-                )?,
-                preroll,
-                lookahead,
-            })
-        })
+        .map(|w| calibration_window(source, w.clone(), (preroll, lookahead)))
         .collect()
 }
 

@@ -963,15 +963,7 @@ impl Filler {
         let Some(EntryState::Open(t)) = self.entries.get_mut(&need.entry) else {
             return Ok(Step::Idle);
         };
-        for &v in &need.variants {
-            if !t.warm.contains_key(&v) {
-                let hash = match v {
-                    Variant::Original => 0,
-                    Variant::Enhanced(p) => chain_for(t, p, rate).params_hash(),
-                };
-                t.warm.insert(v, store.variant(t.track, v, hash));
-            }
-        }
+        open_warm_files(t, &store, &need.variants, rate);
         let range = t.geometry.range(need.index);
         let frames = (range.end - range.start) as usize;
         let presets: Vec<Preset> = need
@@ -1121,16 +1113,7 @@ impl Filler {
         let range = t.geometry.range(need.index);
         let frames = (range.end - range.start) as usize;
         let samples = frames * ENGINE_CHANNELS;
-        // The warm files (opened or created once per variant).
-        for &v in &need.variants {
-            if !t.warm.contains_key(&v) {
-                let hash = match v {
-                    Variant::Original => 0,
-                    Variant::Enhanced(p) => chain_for(t, p, rate).params_hash(),
-                };
-                t.warm.insert(v, store.variant(t.track, v, hash));
-            }
-        }
+        open_warm_files(t, &store, &need.variants, rate);
         // First the warm tier.
         let mut filled: Vec<(Variant, Origin, Option<SlotBox>)> = Vec::new();
         let mut to_produce = Vec::new();
@@ -1296,6 +1279,19 @@ impl Filler {
 }
 
 /// The chain for `preset` on an analysed track (made once, then reused).
+/// Opens (or creates) the warm file of each of `variants` not opened yet, once per variant.
+fn open_warm_files(t: &mut TrackState, store: &WarmStore, variants: &[Variant], rate: u32) {
+    for &v in variants {
+        if !t.warm.contains_key(&v) {
+            let hash = match v {
+                Variant::Original => 0,
+                Variant::Enhanced(p) => chain_for(t, p, rate).params_hash(),
+            };
+            t.warm.insert(v, store.variant(t.track, v, hash));
+        }
+    }
+}
+
 fn chain_for(t: &mut TrackState, preset: Preset, rate: u32) -> &mut Chain {
     let analysis = t.analysis.clone().unwrap_or_else(|| silent_analysis(rate));
     let calibration = t.calibration.get(&preset).copied().unwrap_or(0.0);

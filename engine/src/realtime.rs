@@ -86,10 +86,7 @@ impl EngineBuilder {
         }
         engine.set_output_info(output.info().clone(), Arc::clone(&stats));
         engine.set_fallback(pump.fallback.clone());
-        engine.add_thread(driver::spawn(driver, false)?);
-        if let Some(bg) = background {
-            engine.add_thread(driver::spawn(bg, true)?);
-        }
+        spawn_fillers(&engine, driver, background)?;
         let stop = engine.stop_flag();
         let supervisor = Supervisor {
             output: Some(output),
@@ -146,10 +143,7 @@ impl EngineBuilder {
             background,
             mut pump,
         } = Parts::new(config, rate, true)?;
-        engine.add_thread(driver::spawn(driver, false)?);
-        if let Some(bg) = background {
-            engine.add_thread(driver::spawn(bg, true)?);
-        }
+        spawn_fillers(&engine, driver, background)?;
         let stop = engine.stop_flag();
         let pump_thread = std::thread::Builder::new()
             .name("hearth-events".into())
@@ -162,6 +156,19 @@ impl EngineBuilder {
         engine.add_thread(pump_thread);
         Ok((engine, renderer))
     }
+}
+
+/// Starts the filler serving the hot tier and, if there is one, the background warmer.
+fn spawn_fillers(
+    engine: &Engine,
+    hot: driver::Driver,
+    background: Option<driver::Driver>,
+) -> Result<(), EngineError> {
+    engine.add_thread(driver::spawn(hot, false)?);
+    if let Some(bg) = background {
+        engine.add_thread(driver::spawn(bg, true)?);
+    }
+    Ok(())
 }
 
 /// Owns the running output on the pump thread.

@@ -1015,22 +1015,19 @@ impl Renderer {
         // Look ahead: fade out before a chunk that is missing, and before the enhanced variant
         // runs out; fade back in when they are there.
         let ahead = v.frame + self.lookahead;
+        let enh_here = self.enhanced_playable(l);
         let (orig_ahead, enh_ahead) = if ahead >= v.track_frames {
             match self.successor() {
                 Some(n) => self.have(n, 0),
-                None => (true, self.enhanced_playable(l)),
+                None => (true, enh_here),
             }
         } else if ahead / self.chunk_frames == v.frame / self.chunk_frames {
-            (true, self.enhanced_playable(l))
+            (true, enh_here)
         } else {
             self.have(v.entry, ahead)
         };
         v.ready.target = if orig_ahead { 1.0 } else { 0.0 };
-        v.enhanced.target = if self.enhanced_playable(l) && enh_ahead {
-            1.0
-        } else {
-            0.0
-        };
+        v.enhanced.target = if enh_here && enh_ahead { 1.0 } else { 0.0 };
         let ready = v.ready.next();
         let enh_gain = v.enhanced.next();
         let Some(slot) = self.held[oi].as_ref() else {

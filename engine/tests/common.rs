@@ -87,3 +87,18 @@ pub fn write_sine(path: &Path, rate: u32, seconds: f32, freq: f32, right: f32) {
     }
     w.finalize().unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// A track's enhanced variant, front to back.
+pub fn enhanced(path: &Path, preset: hearth_dsp::Preset) -> Vec<f32> {
+    let mut s = Source::open(path, Some(RATE)).unwrap_or_else(|e| panic!("{e}"));
+    let a = hearth_cache::enhance::analyse(&mut s, false).unwrap_or_else(|e| panic!("{e}"));
+    let c = hearth_cache::enhance::calibrate(&mut s, preset, &a).unwrap_or_else(|e| panic!("{e}"));
+    let mut chain = hearth_dsp::Chain::new(preset, &a, c, RATE);
+    let mut out = Vec::new();
+    hearth_cache::enhance::stream_enhanced(&mut s, &mut chain, |_, e, _| {
+        out.extend_from_slice(e);
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    out
+}

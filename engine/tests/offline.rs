@@ -7,24 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use hearth_cache::{Source, enhance};
-use hearth_dsp::{Chain, Preset};
-use hearth_engine::Event;
 
-/// A track's enhanced variant, front to back.
-fn enhanced(path: &std::path::Path, preset: Preset) -> Vec<f32> {
-    let mut s = Source::open(path, Some(RATE)).unwrap_or_else(|e| panic!("{e}"));
-    let a = enhance::analyse(&mut s, false).unwrap_or_else(|e| panic!("{e}"));
-    let c = enhance::calibrate(&mut s, preset, &a).unwrap_or_else(|e| panic!("{e}"));
-    let mut chain = Chain::new(preset, &a, c, RATE);
-    let mut out = Vec::new();
-    enhance::stream_enhanced(&mut s, &mut chain, |_, e, _| {
-        out.extend_from_slice(e);
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    out
-}
+use hearth_dsp::Preset;
+use hearth_engine::Event;
 
 #[test]
 fn playback_is_the_source_sample_for_sample() {

@@ -18,8 +18,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hearth_cache::{Source, enhance};
-use hearth_dsp::{Chain, Preset};
+
+use hearth_dsp::Preset;
 use hearth_engine::{Event, Transport};
 
 /// Frames between commands: 50 ms at 48 kHz.
@@ -29,21 +29,10 @@ const BUFFER: usize = 256;
 
 /// Largest step of a track's original and of its enhanced variant for every preset.
 fn material_step(path: &Path) -> f32 {
-    let mut worst = max_step(&source(path));
-    let mut s = Source::open(path, Some(RATE)).unwrap_or_else(|e| panic!("{e}"));
-    let a = enhance::analyse(&mut s, false).unwrap_or_else(|e| panic!("{e}"));
-    for preset in Preset::ALL {
-        let c = enhance::calibrate(&mut s, preset, &a).unwrap_or_else(|e| panic!("{e}"));
-        let mut chain = Chain::new(preset, &a, c, RATE);
-        let mut out = Vec::new();
-        enhance::stream_enhanced(&mut s, &mut chain, |_, e, _| {
-            out.extend_from_slice(e);
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-        worst = worst.max(max_step(&out));
-    }
-    worst
+    Preset::ALL
+        .iter()
+        .map(|&p| max_step(&enhanced(path, p)))
+        .fold(max_step(&source(path)), f32::max)
 }
 
 /// Resident anonymous memory of this process (heap and the like), bytes.
