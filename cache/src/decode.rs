@@ -27,6 +27,12 @@ use symphonia::core::units::{TimeBase, Timestamp};
 use crate::chunk::ENGINE_CHANNELS;
 use crate::downmix::Downmix;
 use crate::error::SourceError;
+use crate::mp4::PacketTimeline;
+
+/// Version of the rules that turn a file into frames. Part of every [`crate::TrackId`], so a
+/// change that alters decoded audio (2: MP4 packets placed back to back) retires what older
+/// builds cached.
+pub const DECODE_VERSION: u32 = 2;
 
 /// How far before a target a seek lands before decoding forward (source time).
 const SEEK_PREROLL: Duration = Duration::from_millis(100);
@@ -151,6 +157,8 @@ pub struct Decoder {
     anchor: u64,
     /// Container-level trim at the start (frames of the stream before our frame 0).
     offset: u64,
+    /// Packet positions from packet numbers rather than timestamps (MP4 AAC/ALAC, see `mp4`).
+    timeline: Option<PacketTimeline>,
     total_frames: u64,
     /// Decoded stereo frames not yet delivered; `buf[buf_off*2..]` starts at frame `next_frame`.
     buf: Vec<f32>,
@@ -188,11 +196,15 @@ struct Opened {
     info: SourceInfo,
     /// Frames the container says to skip at the start (MP4 edit lists).
     offset: u64,
+    /// Packet positions from packet numbers rather than timestamps (see `mp4`).
+    timeline: Option<PacketTimeline>,
     track_id: u32,
     time_base: Option<TimeBase>,
     channels: Channels,
 }
 
+/// Opens `path` and probes it, reading what the container says beyond symphonia (MP4 edit
+/// list and packet timeline).
 fn open_format(path: &Path) -> Result<(Opened, File), SourceError> {
     let meta = std::fs::metadata(path).map_err(SourceError::Open)?;
     if meta.is_dir() {
@@ -202,12 +214,14 @@ fn open_format(path: &Path) -> Result<(Opened, File), SourceError> {
         return Err(SourceError::Empty);
     }
     let file = File::open(path).map_err(SourceError::Open)?;
-    let opened = open_format_from(&file, path)?;
+    let opened = open_format_from(&file, path, true)?;
     Ok((opened, file))
 }
 
-/// Probes `file` from its start (`path` only gives the extension hint).
-fn open_format_from(file: &File, path: &Path) -> Result<Opened, SourceError> {
+/// Probes `file` from its start (`path` gives the extension hint and, with `extras`, is read
+/// for the container details symphonia leaves out; a restart of the demuxer keeps those from
+/// the first open and passes `false`).
+fn open_format_from(file: &File, path: &Path, extras: bool) -> Result<Opened, SourceError> {
     use std::io::{Seek, SeekFrom};
     // A duplicate shares the file offset: rewind it for the new demuxer.
     let mut file = file.try_clone().map_err(SourceError::Open)?;
@@ -289,20 +303,32 @@ fn open_format_from(file: &File, path: &Path) -> Result<Opened, SourceError> {
         (d, p) => Some((d.unwrap_or(0), p.unwrap_or(0))),
     };
     let mut offset = 0;
-    if format.format_info().format == symphonia::core::formats::well_known::FORMAT_ID_ISOMP4 {
-        if let Some(trim) = crate::mp4::edit_trim(path) {
-            let to_frames = |t: u64| {
-                (u128::from(t) * u128::from(rate) / u128::from(trim.timescale.max(1))) as u64
+    let mut timeline = None;
+    let is_mp4 =
+        format.format_info().format == symphonia::core::formats::well_known::FORMAT_ID_ISOMP4;
+    if is_mp4 && extras {
+        if let Some(mp4) = crate::mp4::read_audio_track(path) {
+            timeline = fixed_packet_frames(&params)
+                .and_then(|per_packet| PacketTimeline::new(&mp4, per_packet, rate));
+            let ts_to_frames = |t: u64| match &timeline {
+                Some(tl) => tl.frame_at(t),
+                None => (u128::from(t) * u128::from(rate) / u128::from(mp4.timescale.max(1)))
+                    as u64,
             };
-            offset = to_frames(trim.skip).min(frames);
-            let play = trim
-                .play
-                .map(to_frames)
-                .unwrap_or(u64::MAX)
-                .min(frames - offset);
-            let padding = frames - offset - play;
-            frames = play;
-            gapless_trim = Some((offset as u32, padding as u32));
+            if let Some(tl) = &timeline {
+                frames = tl.total_frames();
+            }
+            if let Some(trim) = mp4.trim {
+                offset = ts_to_frames(trim.skip).min(frames);
+                let play = trim
+                    .play
+                    .map(|p| ts_to_frames(trim.skip.saturating_add(p)).saturating_sub(offset))
+                    .unwrap_or(u64::MAX)
+                    .min(frames - offset);
+                let padding = frames - offset - play;
+                frames = play;
+                gapless_trim = Some((offset as u32, padding as u32));
+            }
         }
     }
     let tags = read_tags(format.as_mut());
@@ -326,10 +352,27 @@ fn open_format_from(file: &File, path: &Path) -> Result<Opened, SourceError> {
         params,
         info,
         offset,
+        timeline,
         track_id: track.id,
         time_base,
         channels,
     })
+}
+
+/// Frames every packet of `params`' codec decodes to, for codecs where that is fixed (the
+/// last packet may hold fewer): AAC-LC 1024, ALAC its magic cookie's frame length.
+fn fixed_packet_frames(params: &AudioCodecParameters) -> Option<u64> {
+    if params.codec == codec_ids::CODEC_ID_AAC {
+        Some(1024)
+    } else if params.codec == codec_ids::CODEC_ID_ALAC {
+        let cookie = params.extra_data.as_deref()?;
+        symphonia_common::apple::audio::alac::MagicCookie::read(cookie)
+            .ok()
+            .map(|c| u64::from(c.frame_length))
+            .filter(|&n| n > 0)
+    } else {
+        None
+    }
 }
 
 fn make_decoder(params: &AudioCodecParameters) -> Result<Box<dyn AudioDecoder>, SymError> {
@@ -399,6 +442,7 @@ impl Decoder {
             decoder: o.decoder,
             anchor: anchor_frames(&o.params),
             offset: o.offset,
+            timeline: o.timeline,
             params: o.params,
             track_id: o.track_id,
             time_base: o.time_base,
@@ -421,7 +465,7 @@ impl Decoder {
     /// Starts again from the first frame with a fresh demuxer: exactly the state of a
     /// front-to-back decode.
     fn reopen(&mut self) -> Result<(), SourceError> {
-        let o = open_format_from(&self.file, &self.path)?;
+        let o = open_format_from(&self.file, &self.path, false)?;
         self.format = o.format;
         self.decoder = o.decoder;
         self.buf.clear();
@@ -519,7 +563,10 @@ impl Decoder {
     /// Seeks the demuxer; false if the format cannot seek there.
     fn try_seek(&mut self, target: u64) -> Result<bool, SourceError> {
         self.seeks += 1;
-        let ts = frames_to_ts(target + self.offset, self.time_base, self.rate);
+        let ts = match &self.timeline {
+            Some(tl) => i64::try_from(tl.ts_at(target + self.offset)).unwrap_or(i64::MAX),
+            None => frames_to_ts(target + self.offset, self.time_base, self.rate),
+        };
         let to = SeekTo::Timestamp {
             ts: Timestamp::new(ts),
             track_id: self.track_id,
@@ -691,7 +738,12 @@ impl Decoder {
                 .pts
                 .get()
                 .saturating_add(i64::try_from(packet.trim_start.get()).unwrap_or(i64::MAX));
-            let start = ts_to_frames(start_ts, self.time_base, self.rate) - self.offset as i64;
+            let stream_frame = match &self.timeline {
+                Some(tl) => i64::try_from(tl.frame_at(u64::try_from(start_ts).unwrap_or(0)))
+                    .unwrap_or(i64::MAX),
+                None => ts_to_frames(start_ts, self.time_base, self.rate),
+            };
+            let start = stream_frame - self.offset as i64;
             match self.decoder.decode(&packet) {
                 Ok(audio) => {
                     self.packets_decoded += 1;
