@@ -36,6 +36,6 @@ pub mod cache {
 
 /// Helpers around time and frame counts.
 pub mod time {
-    pub use hearth_cache::decode::frames_to_duration;
     pub use hearth_cache::source::engine_frames;
+    pub use hearth_cache::source::frames_to_duration;
 }

@@ -145,7 +145,7 @@ fn bad_input_is_one_line_exit_2_and_leaves_nothing() {
         (fixture("truncated.flac"), "audio ends at"),
         (fixture("garbage_tail.flac"), "audio ends at"),
         (fixture("garbage_after_header.wav"), "audio ends at"),
-        (fixture("opus.ogg"), "unsupported codec: Opus"),
+        (fixture("ac3.mka"), "unsupported codec: AC-3"),
     ];
     for (path, reason) in cases {
         let p = path.to_str().unwrap_or_default();

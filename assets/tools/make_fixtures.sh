@@ -95,8 +95,11 @@ SURROUND='pan=5.1|FL=c0|FR=c1|FC=0.5*c0+0.5*c1|LFE=0.5*c0+0.5*c1|BL=0.4*c0-0.4*c
 fixture surround51.flac -t 1 -af "$SOXR:osr=48000,$SURROUND,lowpass=f=120:c=LFE" \
     "${FLAC[@]}" -sample_fmt s16
 
-# A codec symphonia 0.6 cannot decode, in a container it parses: Opus in Ogg.
+# Opus in Ogg (decoded through libopus).
 fixture opus.ogg -c:a libopus -b:a 64k
+
+# A codec Hearth cannot decode, in a container it parses: AC-3 in Matroska.
+fixture ac3.mka -t 0.5 -c:a ac3 -b:a 96k
 
 # 4. Bad inputs for the error paths.
 : >"$FIX/empty.flac"

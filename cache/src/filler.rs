@@ -30,12 +30,12 @@ use std::time::Instant;
 use hearth_dsp::{Analyzer, Calibrator, Chain, Preset, TrackAnalysis, analysis_plan};
 
 use crate::chunk::{ChunkGeometry, ENGINE_CHANNELS, TrackId, Variant};
-use crate::decode::SourceInfo;
 use crate::enhance::{self, read_span};
 use crate::error::SourceError;
 use crate::fingerprint::Fingerprint;
 use crate::hot::{HotKey, HotProducer, SlotBox};
 use crate::source::Source;
+use crate::source::SourceInfo;
 use crate::store::WarmStore;
 use crate::warm::WarmFile;
 
@@ -974,7 +974,7 @@ impl Filler {
                 Variant::Original => None,
             })
             .collect();
-        let continuing = need.index % STREAM_SEGMENT != 0
+        let continuing = !need.index.is_multiple_of(STREAM_SEGMENT)
             && t.stream.as_ref().is_some_and(|s| {
                 s.next_index == need.index && presets.iter().all(|p| s.fed.contains_key(p))
             });

@@ -96,12 +96,12 @@ impl Fingerprint {
 
 /// The identity of a track's cached audio: its source fingerprint at an engine rate and
 /// channel count, decoded by this version of the decoding rules
-/// ([`crate::decode::DECODE_VERSION`]). Stable across runs and builds (xxh3 of a fixed
+/// ([`crate::source::DECODE_VERSION`]). Stable across runs and builds (xxh3 of a fixed
 /// encoding).
 pub fn track_id(fp: &Fingerprint, engine_rate: u32, channels: u16) -> TrackId {
     let mut h = Xxh3::new();
     h.update(b"hearth-track-v1\0");
-    h.update(&crate::decode::DECODE_VERSION.to_le_bytes());
+    h.update(&crate::source::DECODE_VERSION.to_le_bytes());
     h.update(&fp.hash().to_le_bytes());
     h.update(&engine_rate.to_le_bytes());
     h.update(&channels.to_le_bytes());

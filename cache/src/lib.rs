@@ -20,8 +20,6 @@
 
 pub mod chunk;
 pub mod clock;
-pub mod decode;
-pub mod downmix;
 pub mod enhance;
 pub mod error;
 pub mod evict;
@@ -33,8 +31,6 @@ pub mod header;
 pub mod hot;
 pub mod index;
 mod mmap;
-pub mod mp4;
-pub mod resample;
 pub mod source;
 pub mod stats;
 pub mod store;
@@ -42,11 +38,11 @@ pub mod warm;
 
 pub use chunk::{ChunkGeometry, ChunkKey, DEFAULT_CHUNK_FRAMES, ENGINE_CHANNELS, TrackId, Variant};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use decode::{DecodeReport, SourceInfo, Tags, probe};
 pub use error::{CacheError, HeaderError, SourceError};
 pub use fingerprint::{Fingerprint, track_id};
 pub use header::{WarmHeader, WarmLayout};
 pub use source::Source;
+pub use source::{DecodeReport, SourceInfo, Tags, probe};
 pub use stats::{CacheStats, CounterSnapshot};
 pub use store::{
     BadChunk, BadFile, CacheConfig, CleanReport, StoreStatus, VariantProgress, VerifyReport,

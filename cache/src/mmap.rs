@@ -155,7 +155,7 @@ impl Region {
         }
         // SAFETY: computing an address inside the mapping (bounds checked above) is fine.
         let p = unsafe { self.map.as_ptr().add(offset) };
-        if (p as usize) % std::mem::align_of::<AtomicU64>() != 0 {
+        if !(p as usize).is_multiple_of(std::mem::align_of::<AtomicU64>()) {
             return None;
         }
         // SAFETY: the 8 bytes are inside the mapping and suitably aligned (checked above), the

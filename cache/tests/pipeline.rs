@@ -8,7 +8,7 @@ use std::f64::consts::PI;
 use std::path::Path;
 
 use hearth_cache::Source;
-use hearth_cache::resample::BlockResampler;
+use hearth_cache::source::resample::BlockResampler;
 
 use common::{FORMATS, fixture, read_wav_pcm};
 
@@ -25,7 +25,7 @@ fn expected_frames(name: &str) -> u64 {
         "flac24_96k.flac" => 96_000,
         "wav24_48k.wav" | "surround51.flac" => 48_000,
         "aiff16.aiff" | "caf_pcm.caf" => 44_100,
-        "flac16_48k_mono.flac" => 96_000,
+        "flac16_48k_mono.flac" | "opus.ogg" => 96_000,
         "wav_mono.wav" => 44_100,
         _ => 88_200,
     }

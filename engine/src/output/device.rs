@@ -129,10 +129,10 @@ fn find_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, OutputEr
         .output_devices()
         .map_err(|e| backend("listing output devices", e))?
         .collect();
-    if let Some(default) = host.default_output_device() {
-        if !devices.contains(&default) {
-            devices.insert(0, default);
-        }
+    if let Some(default) = host.default_output_device()
+        && !devices.contains(&default)
+    {
+        devices.insert(0, default);
     }
     let wanted_lc = wanted.to_lowercase();
     let keys: Vec<(String, String)> = devices

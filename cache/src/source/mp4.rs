@@ -237,7 +237,11 @@ impl PacketTimeline {
         }
         let k = ((ts - run.first_ts) / run.delta).min(run.count.saturating_sub(1));
         // Past the last run's end: the end of the last packet.
-        (run.first_packet + k, run.first_ts + k * run.delta, run.delta)
+        (
+            run.first_packet + k,
+            run.first_ts + k * run.delta,
+            run.delta,
+        )
     }
 }
 
@@ -405,10 +409,17 @@ mod tests {
     fn jittery_timestamps_map_to_packets_back_to_back() {
         // What ffmpeg writes for ALAC made from an Ogg Vorbis whose granules jitter: a
         // 4544-frame and a 3648-frame "duration" for two packets that decode 4096 frames each.
-        let t = timeline(&[(43, 4096), (1, 4544), (1, 3648), (10, 4096), (1, 760)], 4096);
+        let t = timeline(
+            &[(43, 4096), (1, 4544), (1, 3648), (10, 4096), (1, 760)],
+            4096,
+        );
         assert_eq!(t.frame_at(0), 0);
         assert_eq!(t.frame_at(43 * 4096), 43 * 4096);
-        assert_eq!(t.frame_at(43 * 4096 + 4544), 44 * 4096, "not 448 frames late");
+        assert_eq!(
+            t.frame_at(43 * 4096 + 4544),
+            44 * 4096,
+            "not 448 frames late"
+        );
         assert_eq!(t.frame_at(45 * 4096), 45 * 4096);
         for packet in 0..56u64 {
             let frame = packet * 4096;

@@ -1,17 +1,62 @@
-//! A source file as a random-access stream of engine-rate stereo frames.
+//! The source pipeline: a file becomes engine-rate stereo `f32` frames with exact random
+//! access.
 //!
 //! `Source::read(start, out)` returns the same samples whatever was read before: reading
 //! front to back continues the decoder and resampler state (cheap), while a jump repositions
-//! them with pre-roll (see `decode` for the decoder's, `resample` for the resampler's) so the
-//! result equals a front-to-back pass. This is the foundation of "any chunk can be produced on
-//! its own, in any order".
+//! them with pre-roll so the result equals a front-to-back pass. This is the foundation of
+//! "any chunk can be produced on its own, in any order".
+//!
+//! The stages, in the order a sample meets them:
+//!
+//! * [`open`](self::open) probes the file (symphonia) and works out the track's timeline
+//!   with [`placement`]: packet positions and gapless trims from the container, including
+//!   what symphonia leaves out ([`mp4`] edit lists and packet timeline, [`mkv`] Opus timing,
+//!   [`opus`] headers, [`itunes`] gapless tags).
+//! * [`packets`] hands out the track's packets and repositions them; [`decoder`] decodes them
+//!   ([`codecs`]: which decoder, what pre-roll) onto the timeline and maps channels to stereo
+//!   ([`downmix`]).
+//! * [`resample`] converts to the engine rate on a fixed block grid; [`Source`] (here) ties
+//!   the decoder and the resampler together for random access.
+//! * [`info`]: what a file says about itself ([`SourceInfo`], [`Tags`]) and the [`limits`]
+//!   hostile files meet.
+//!
+//! Runs on: the filler threads (production, warming) and the control thread (probing); never
+//! the audio thread.
+
+mod codecs;
+pub mod decoder;
+pub mod downmix;
+pub mod info;
+pub mod itunes;
+pub mod mkv;
+pub mod mp4;
+mod open;
+pub mod opus;
+mod packets;
+mod placement;
+pub mod resample;
 
 use std::path::Path;
 
+pub use decoder::{DecodeReport, Decoder};
+pub use info::{SourceInfo, Tags, frames_to_duration, limits};
+
 use crate::chunk::{ChunkGeometry, ENGINE_CHANNELS};
-use crate::decode::{DecodeReport, Decoder, SourceInfo};
 use crate::error::SourceError;
-use crate::resample::BlockResampler;
+use resample::BlockResampler;
+
+/// Version of the rules that turn a file into frames. Part of every [`crate::TrackId`], so a
+/// change that alters decoded audio (2: MP4 packets placed back to back, Opus) retires what
+/// older builds cached.
+pub const DECODE_VERSION: u32 = 2;
+
+/// Probes a file: container, codec, rate, channels, length and tags, without decoding audio
+/// (except for files that do not announce their length, which are counted by decoding).
+pub fn probe(path: &Path) -> Result<SourceInfo, SourceError> {
+    let (decoder, info) = Decoder::open(path)?;
+    drop(decoder);
+    Ok(info)
+}
 
 /// Continuing forward through up to this many resampler blocks beats repositioning.
 const CONTINUE_BLOCKS: u64 = 4;
