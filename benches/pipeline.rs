@@ -26,6 +26,7 @@ fn cases() -> Vec<(&'static str, PathBuf, u32)> {
         ("mp3_cbr_to_48k", asset("fixtures/mp3_cbr.mp3"), 48_000),
         ("mp3_vbr_to_48k", asset("fixtures/mp3_vbr.mp3"), 48_000),
         ("vorbis_to_48k", asset("fixtures/vorbis.ogg"), 48_000),
+        ("opus_48k_native", asset("fixtures/opus.ogg"), 48_000),
         ("aac_to_48k", asset("fixtures/aac.m4a"), 48_000),
         ("alac_to_48k", asset("fixtures/alac.m4a"), 48_000),
         ("wav16_to_48k", asset("fixtures/wav16.wav"), 48_000),

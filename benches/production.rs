@@ -31,6 +31,7 @@ fn formats() -> Vec<(&'static str, PathBuf)> {
         ("mp3_cbr", asset("demo.mp3")),
         ("mp3_vbr", asset("fixtures/mp3_vbr.mp3")),
         ("vorbis", asset("fixtures/vorbis.ogg")),
+        ("opus", asset("fixtures/opus.ogg")),
         ("aac", asset("fixtures/aac.m4a")),
         ("alac", asset("fixtures/alac.m4a")),
         ("wav16", asset("fixtures/wav16.wav")),

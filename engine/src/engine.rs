@@ -626,7 +626,10 @@ impl Engine {
         let inner = self.inner();
         let mut c = inner.control.lock();
         let entry = c.queue.current.ok_or(EngineError::NothingToPlay)?;
-        let mut frame = (to.as_secs_f64() * f64::from(inner.rate)) as u64;
+        // Nearest frame, in integers: a seek to 82.57 s at 44.1 kHz is frame 3 641 337, which
+        // `as_secs_f64() * rate` truncates to 3 641 336.
+        let nanos = to.as_nanos() * u128::from(inner.rate);
+        let mut frame = u64::try_from((nanos + 500_000_000) / 1_000_000_000).unwrap_or(u64::MAX);
         if let Some(total) = inner.frames_of(&c, entry) {
             frame = frame.min(total.saturating_sub(1));
         }
