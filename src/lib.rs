@@ -15,8 +15,8 @@
 
 pub use hearth_cache::enhance;
 pub use hearth_cache::{
-    ChunkGeometry, ChunkKey, DEFAULT_CHUNK_FRAMES, DecodeReport, ENGINE_CHANNELS, Source,
-    SourceError, SourceInfo, Tags, TrackId, Variant, probe,
+    ChunkGeometry, DEFAULT_CHUNK_FRAMES, DecodeReport, ENGINE_CHANNELS, Source, SourceError,
+    SourceInfo, Tags, TrackId, Variant, probe,
 };
 pub use hearth_dsp::{Chain, ChainParams, Preset, TrackAnalysis, UnknownPreset, intensity};
 pub use hearth_engine::Engine;
@@ -29,8 +29,8 @@ pub use hearth_engine::{
 pub mod cache {
     pub use hearth_cache::filler::{FillerConfig, WarmProgress, warm_track};
     pub use hearth_cache::{
-        CacheConfig, CacheStats, CleanReport, CounterSnapshot, StoreStatus, VerifyReport,
-        WarmStore, fingerprint::Fingerprint,
+        CacheConfig, CacheStats, CleanReport, CounterSnapshot, Fingerprint, StoreStatus,
+        VerifyReport, WarmStore,
     };
 }
 

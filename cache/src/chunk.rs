@@ -75,17 +75,6 @@ impl fmt::Display for Variant {
     }
 }
 
-/// Names one chunk of one variant of one track.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ChunkKey {
-    /// The track's content identity.
-    pub track: TrackId,
-    /// Chunk index, from 0.
-    pub index: u32,
-    /// Original or enhanced with a preset.
-    pub variant: Variant,
-}
-
 /// How a track of a known length is cut into chunks.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkGeometry {

@@ -19,36 +19,93 @@ const READ_BLOCK: usize = 32_768;
 /// otherwise the fixed window plan of [`hearth_dsp::analysis_plan`] is read — the analysis the
 /// chain uses, cheap enough to run before the first enhanced chunk of a new track.
 pub fn analyse(source: &mut Source, full: bool) -> Result<TrackAnalysis, SourceError> {
-    let rate = source.engine_rate();
-    let total = source.frames();
-    let meter_err =
-        |e: hearth_dsp::analysis::AnalysisError| SourceError::Unsupported(e.to_string());
-    let mut analyzer = Analyzer::new(rate, total, full).map_err(meter_err)?;
-    let plan = if full {
-        hearth_dsp::AnalysisPlan {
-            windows: std::iter::once(0..total).collect(),
-            seed: 0,
-        }
-    } else {
-        analysis_plan(total, rate)
-    };
-    let mut buf = vec![0.0f32; READ_BLOCK * ENGINE_CHANNELS];
-    for (i, window) in plan.windows.iter().enumerate() {
-        let seed = plan.seed_range(i);
-        let seed_len = (seed.end - seed.start) as usize;
-        let seed_buf = &mut buf[..seed_len.min(READ_BLOCK) * ENGINE_CHANNELS];
-        source.read(seed.start, seed_buf)?;
-        analyzer.begin_window(seed_buf).map_err(meter_err)?;
-        let mut pos = window.start;
-        while pos < window.end {
-            let n = ((window.end - pos) as usize).min(READ_BLOCK);
-            let block = &mut buf[..n * ENGINE_CHANNELS];
-            source.read(pos, block)?;
-            analyzer.feed(block).map_err(meter_err)?;
-            pos += n as u64;
-        }
+    let mut walk = AnalysisWalk::new(source, full)?;
+    while !walk.step(source, u64::MAX)? {}
+    Ok(walk.finish())
+}
+
+/// The analysis walk along its window plan, in steps of bounded work: the filler takes one
+/// step at a time (so a seek never waits long behind an analysis), [`analyse`] all at once.
+#[derive(Debug)]
+pub struct AnalysisWalk {
+    analyzer: Analyzer,
+    plan: hearth_dsp::AnalysisPlan,
+    next_window: usize,
+    /// Where in the current window the next step continues (`None`: the window has not
+    /// begun).
+    window_pos: Option<u64>,
+    buf: Vec<f32>,
+}
+
+fn meter_err(e: hearth_dsp::analysis::AnalysisError) -> SourceError {
+    SourceError::Unsupported(e.to_string())
+}
+
+impl AnalysisWalk {
+    /// A walk over `source` (see [`analyse`] for `full`).
+    pub fn new(source: &Source, full: bool) -> Result<Self, SourceError> {
+        let rate = source.engine_rate();
+        let total = source.frames();
+        let plan = if full {
+            hearth_dsp::AnalysisPlan {
+                windows: std::iter::once(0..total).collect(),
+                seed: 0,
+            }
+        } else {
+            analysis_plan(total, rate)
+        };
+        Ok(AnalysisWalk {
+            analyzer: Analyzer::new(rate, total, full).map_err(meter_err)?,
+            plan,
+            next_window: 0,
+            window_pos: None,
+            buf: vec![0.0f32; READ_BLOCK * ENGINE_CHANNELS],
+        })
     }
-    Ok(analyzer.finish())
+
+    /// Reads and measures up to `budget` frames along the plan; true once the walk is done.
+    pub fn step(&mut self, source: &mut Source, budget: u64) -> Result<bool, SourceError> {
+        let mut budget = budget;
+        while budget > 0 {
+            let Some(window) = self.plan.windows.get(self.next_window).cloned() else {
+                break;
+            };
+            let mut pos = match self.window_pos {
+                Some(p) => p,
+                None => {
+                    let seed = self.plan.seed_range(self.next_window);
+                    let seed_len = (seed.end - seed.start) as usize;
+                    if self.buf.len() < seed_len * ENGINE_CHANNELS {
+                        self.buf.resize(seed_len * ENGINE_CHANNELS, 0.0);
+                    }
+                    let seed_buf = &mut self.buf[..seed_len * ENGINE_CHANNELS];
+                    source.read(seed.start, seed_buf)?;
+                    self.analyzer.begin_window(seed_buf).map_err(meter_err)?;
+                    window.start
+                }
+            };
+            while pos < window.end && budget > 0 {
+                let n = ((window.end - pos).min(budget) as usize).min(READ_BLOCK);
+                let block = &mut self.buf[..n * ENGINE_CHANNELS];
+                source.read(pos, block)?;
+                self.analyzer.feed(block).map_err(meter_err)?;
+                budget -= n as u64;
+                pos += n as u64;
+            }
+            if pos >= window.end {
+                self.next_window += 1;
+                self.window_pos = None;
+            } else {
+                self.window_pos = Some(pos);
+            }
+        }
+        Ok(self.next_window >= self.plan.windows.len())
+    }
+
+    /// The analysis (call once [`AnalysisWalk::step`] returned true).
+    pub fn finish(self) -> TrackAnalysis {
+        self.analyzer.finish()
+    }
 }
 
 /// The calibration of `preset` for a track (see [`hearth_dsp::calibrate`]), reading its fixed

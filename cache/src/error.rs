@@ -1,5 +1,6 @@
 //! Errors of the cache crate, split by what failed.
 
+pub use crate::warm::header::HeaderError;
 use std::io;
 
 /// Why a source file cannot be (fully) turned into audio.
@@ -139,36 +140,4 @@ impl CacheError {
             source,
         }
     }
-}
-
-/// What is wrong with a warm file's header. `Copy`: parsing untrusted bytes never allocates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum HeaderError {
-    /// Fewer bytes than a header.
-    #[error("file too short for a header")]
-    TooShort,
-    /// Not a Hearth warm file.
-    #[error("not a Hearth warm file (bad magic)")]
-    BadMagic,
-    /// Written by a different format version.
-    #[error("format version {0} (this build reads {expected})", expected = crate::header::FORMAT_VERSION)]
-    Version(u32),
-    /// The header's own checksum does not match its bytes.
-    #[error("header checksum mismatch")]
-    Checksum,
-    /// Fields out of range or inconsistent with each other.
-    #[error("inconsistent header: {0}")]
-    Layout(&'static str),
-    /// The file's length differs from what the header describes.
-    #[error("file is {actual} bytes, the header describes {expected}")]
-    Length {
-        /// Bytes the header's layout needs.
-        expected: u64,
-        /// Bytes the file has.
-        actual: u64,
-    },
-    /// A valid header for something else (another track, variant, geometry or DSP parameters).
-    #[error("header describes a different {0}")]
-    Mismatch(&'static str),
 }

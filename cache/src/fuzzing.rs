@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::header::{HEADER_LEN, WarmHeader};
-use crate::warm::{ChunkCheck, Shared, WarmFile};
+use crate::warm::file::{ChunkCheck, Shared, WarmFile};
+use crate::warm::header::{HEADER_LEN, WarmHeader};
 use crate::{ChunkGeometry, Source, TrackId, Variant};
 
 /// Extensions the decode target gives its input, chosen by the first byte: the probe uses
@@ -119,13 +119,13 @@ pub fn warm_file(dir: &Path, data: &[u8]) {
 /// The index loader on arbitrary bytes: parse, then open a store whose index is these bytes
 /// (reconciling it with an empty warm directory) and save it again.
 pub fn index(dir: &Path, data: &[u8]) {
-    let _ = crate::index::parse(data);
+    let _ = crate::warm::index::parse(data);
     let cache = dir.join("cache");
     let _ = std::fs::remove_dir_all(&cache);
     if std::fs::create_dir_all(&cache).is_err() {
         return;
     }
-    if std::fs::write(cache.join(crate::index::INDEX_FILE), data).is_err() {
+    if std::fs::write(cache.join(crate::warm::index::INDEX_FILE), data).is_err() {
         return;
     }
     let store = crate::WarmStore::open(crate::CacheConfig::new(&cache));

@@ -12,9 +12,9 @@
 //! renderer side ([`HotConsumer`]) never allocates, frees, locks or touches the warm tier's
 //! memory map: it pops filled slots, reads their samples, and pushes them back. Both queues hold
 //! the whole pool, so a push can never fail for lack of room (a failed push is a bug, and the
-//! slot is kept rather than freed). Each slot carries the key of the chunk it holds and the
-//! generation of the plan it was filled for, so the renderer can recognise stale slots after a
-//! seek and hand them straight back.
+//! slot is kept rather than freed). Each slot carries the key of the chunk it holds (queue
+//! entry, chunk, variant): the renderer keeps the slots it wants by key and hands the others
+//! straight back, so slots that arrive after a seek made them useless cost nothing.
 
 use crate::chunk::{ENGINE_CHANNELS, Variant};
 
@@ -35,8 +35,6 @@ pub struct HotKey {
 pub struct Slot {
     /// The chunk held (meaningless while the slot is free).
     pub key: HotKey,
-    /// The plan generation the filler filled it for.
-    pub generation: u64,
     /// Engine frame of the track at which `samples` starts.
     pub start: u64,
     /// Valid frames in `samples` (the last chunk of a track is shorter).
@@ -60,7 +58,6 @@ impl Slot {
                 index: 0,
                 variant: Variant::Original,
             },
-            generation: 0,
             start: 0,
             frames: 0,
             track_frames: 0,
@@ -84,23 +81,6 @@ impl Slot {
             self.samples.resize(self.capacity, 0.0);
         }
         &mut self.samples
-    }
-
-    /// Capacity in frames.
-    pub fn capacity(&self) -> u32 {
-        (self.capacity / ENGINE_CHANNELS) as u32
-    }
-
-    /// True when this is the last chunk of its track.
-    #[inline]
-    pub fn is_last(&self) -> bool {
-        self.start + u64::from(self.frames) >= self.track_frames
-    }
-
-    /// True when `frame` of the track is in this slot.
-    #[inline]
-    pub fn contains(&self, frame: u64) -> bool {
-        frame >= self.start && frame < self.start + u64::from(self.frames)
     }
 }
 
@@ -155,8 +135,6 @@ pub fn hot_tier(config: HotConfig) -> (HotProducer, HotConsumer) {
             free,
             to_renderer,
             from_renderer,
-            total: n,
-            config,
         },
         HotConsumer {
             from_filler,
@@ -173,16 +151,9 @@ pub struct HotProducer {
     free: Vec<SlotBox>,
     to_renderer: rtrb::Producer<SlotBox>,
     from_renderer: rtrb::Consumer<SlotBox>,
-    total: usize,
-    config: HotConfig,
 }
 
 impl HotProducer {
-    /// The pool's sizing.
-    pub fn config(&self) -> HotConfig {
-        self.config
-    }
-
     /// Collects slots the renderer has handed back; returns their keys so the caller can
     /// forget they were out.
     pub fn reclaim(&mut self, mut on_return: impl FnMut(&HotKey)) {
@@ -213,11 +184,6 @@ impl HotProducer {
     /// Free slots right now.
     pub fn free_count(&self) -> usize {
         self.free.len()
-    }
-
-    /// Slots in the pool.
-    pub fn total(&self) -> usize {
-        self.total
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use hearth_cache::filler::{
-    Demand, Filler, FillerConfig, FillerEvent, Interest, Origin, Priority, Roles, Step,
+    Demand, Filler, FillerConfig, FillerEvent, Interest, Origin, Priority, Role, Step,
 };
 use hearth_cache::hot::{HotConfig, HotConsumer, hot_tier};
 use hearth_cache::{CacheConfig, Source, Variant, WarmStore, enhance};
@@ -82,7 +82,6 @@ fn after_a_seek_the_next_steps_serve_p0_then_p1_before_any_warming() {
     // (The renderer holds chunks 0 and 1: nothing is handed back.)
     // A seek to 1.5 s (chunk 8), mid-warm.
     filler.set_demand(Demand {
-        generation: 1,
         jump: Some(Interest {
             entry: 1,
             frame: 72_000,
@@ -262,9 +261,8 @@ fn enhanced_chunks_served_at_random_equal_a_front_to_back_pass() {
         Ok(())
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    for (generation, chunk) in [7u64, 2, 10, 0, 5].into_iter().enumerate() {
+    for chunk in [7u64, 2, 10, 0, 5].into_iter() {
         filler.set_demand(Demand {
-            generation: generation as u64,
             presets: vec![preset],
             jump: Some(Interest {
                 entry: 1,
@@ -311,9 +309,8 @@ fn streamed_warming_equals_chunks_produced_on_their_own() {
             >= 10
     );
     let (mut cold, mut cold_rx, _s2) = setup(cold_dir.path());
-    for (generation, chunk) in [9u64, 0, 4, 1, 10, 6].into_iter().enumerate() {
+    for chunk in [9u64, 0, 4, 1, 10, 6].into_iter() {
         let demand = Demand {
-            generation: generation as u64,
             presets: presets.clone(),
             jump: Some(Interest {
                 entry: 1,
@@ -360,27 +357,20 @@ fn streamed_warming_equals_chunks_produced_on_their_own() {
 #[test]
 fn the_background_filler_precalibrates_every_preset_from_the_hot_fillers_analysis() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (mut hot, mut consumer, store) = setup(dir.path());
-    hot.set_roles(Roles {
-        hot: true,
-        background: false,
-    });
-    let (producer, _background_consumer) = hot_tier(HotConfig {
+    let store = Arc::new(WarmStore::open(CacheConfig::new(dir.path())));
+    let (producer, mut consumer) = hot_tier(HotConfig {
         chunk_frames: CHUNK,
         slots: 16,
     });
-    let mut background = Filler::new(
-        producer,
-        Arc::clone(&store),
-        FillerConfig {
-            engine_rate: RATE,
-            chunk_frames: CHUNK,
-        },
-    );
-    background.set_roles(Roles {
-        hot: false,
-        background: true,
-    });
+    let config = FillerConfig {
+        engine_rate: RATE,
+        chunk_frames: CHUNK,
+    };
+    let mut hot = Filler::hot_only(producer, Arc::clone(&store), config);
+    hot.set_entry(1, common::fixture("flac16_44k.flac"));
+    assert_eq!(hot.role(), Role::Hot);
+    let mut background = Filler::background(Arc::clone(&store), config);
+    assert_eq!(background.role(), Role::Background);
     background.set_entry(1, common::fixture("flac16_44k.flac"));
     let demand = Demand {
         playing: Some(Interest { entry: 1, frame: 0 }),

@@ -1,8 +1,8 @@
 //! Stress of the lock-free hand-off between the filler and the renderer: the hot tier's slots
 //! circulate between two threads (producer fills and sends, consumer checks and gives back)
 //! for `HEARTH_STRESS_OPS` slots (default 2 000 000; `cargo test --release` makes tens of
-//! millions quick). Every slot must arrive whole (every sample carries its sequence number
-//! and generation), in order, exactly once, and every slot must come home: none lost, none
+//! millions quick). Every slot must arrive whole (every sample carries its sequence number,
+//! and so does the slot's `start`), in order, exactly once, and every slot must come home: none lost, none
 //! duplicated, none torn.
 
 use std::sync::Arc;
@@ -39,7 +39,7 @@ fn slots_cross_threads_millions_of_times_whole_in_order_and_none_lost() {
                 std::hint::spin_loop();
                 continue;
             };
-            assert_eq!(slot.generation, expected, "out of order or duplicated");
+            assert_eq!(slot.start, expected, "out of order or duplicated");
             assert_eq!(u64::from(slot.key.index), expected % u64::from(u32::MAX));
             let want = (expected % 1_000_003) as f32;
             assert!(
@@ -52,7 +52,7 @@ fn slots_cross_threads_millions_of_times_whole_in_order_and_none_lost() {
             if held.len() > 2 || expected == total {
                 for s in held.drain(..) {
                     if let Err(s) = consumer.give_back(s) {
-                        panic!("return queue full with slot {}", s.generation);
+                        panic!("return queue full with slot {}", s.start);
                     }
                 }
             }
@@ -72,7 +72,7 @@ fn slots_cross_threads_millions_of_times_whole_in_order_and_none_lost() {
             index: (sent % u64::from(u32::MAX)) as u32,
             variant: Variant::Original,
         };
-        slot.generation = sent;
+        slot.start = sent;
         slot.frames = FRAMES;
         slot.buffer_mut().fill((sent % 1_000_003) as f32);
         producer.send(slot);

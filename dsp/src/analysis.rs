@@ -20,8 +20,6 @@ use ebur128::{EbuR128, Mode};
 use realfft::{RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
-use crate::preset::BAND_CENTRES;
-
 /// Bumped whenever the analysis algorithm changes: cached analyses and enhanced chunks made
 /// from an older version are discarded.
 pub const ANALYSIS_VERSION: u32 = 1;
@@ -61,6 +59,11 @@ pub struct TrackAnalysis {
     /// Side-to-mid energy ratio, dB (−100 for mono).
     pub side_to_mid_db: f32,
 }
+
+/// Octave-band centres of [`TrackAnalysis::band_levels_db`], Hz.
+pub const BAND_CENTRES: [f64; 10] = [
+    31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0,
+];
 
 /// Which frames of a track the analysis reads: windows, each preceded by a seed.
 #[derive(Clone, Debug, PartialEq, Eq)]

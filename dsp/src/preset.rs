@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::analysis::BAND_CENTRES;
 use crate::analysis::TrackAnalysis;
 use crate::biquad::Band;
 use crate::compressor::CompressorParams;
@@ -194,11 +195,6 @@ fn bell(freq: f64, gain_db: f64, q: f64) -> Band {
 fn rumble(freq: f64) -> Band {
     Band::HighPass { freq, q: 0.707 }
 }
-
-/// Octave-band centres of [`TrackAnalysis::band_levels_db`], Hz.
-pub const BAND_CENTRES: [f64; 10] = [
-    31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0,
-];
 
 /// Octave-band balance of a well-balanced master (dB relative to the total): roughly pink up
 /// to 250 Hz, then falling about 3 dB per octave. `adaptive` nudges a track halfway towards it.

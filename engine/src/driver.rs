@@ -133,7 +133,6 @@ impl Driver {
             frame: fading_frame,
         });
         let demand = Demand {
-            generation: self.plan.generation,
             jump,
             playing,
             fading,

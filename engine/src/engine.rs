@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use hearth_cache::filler::{Filler, FillerConfig, FillerEvent, Roles};
+use hearth_cache::filler::{Filler, FillerConfig, FillerEvent};
 use hearth_cache::hot::{HotConfig, hot_tier};
 use hearth_cache::{CacheConfig, CacheStats, DEFAULT_CHUNK_FRAMES, Variant, WarmStore};
 use hearth_dsp::Preset;
@@ -259,23 +259,14 @@ impl Parts {
             engine_rate: rate,
             chunk_frames: config.chunk_frames,
         };
-        let mut filler = Filler::new(producer, Arc::clone(&store), filler_config);
+        let filler = if background {
+            Filler::hot_only(producer, Arc::clone(&store), filler_config)
+        } else {
+            Filler::new(producer, Arc::clone(&store), filler_config)
+        };
         let mut senders = vec![filler_tx];
         let background = if background {
-            filler.set_roles(Roles {
-                hot: true,
-                background: false,
-            });
-            // Its own hot tier is never used (it serves nothing to the renderer).
-            let (idle, _) = hot_tier(HotConfig {
-                chunk_frames: config.chunk_frames,
-                slots: 1,
-            });
-            let mut bg = Filler::new(idle, Arc::clone(&store), filler_config);
-            bg.set_roles(Roles {
-                hot: false,
-                background: true,
-            });
+            let bg = Filler::background(Arc::clone(&store), filler_config);
             let (tx, rx) = crossbeam_channel::unbounded();
             senders.push(tx);
             let mut d = Driver::new(bg, rx, Arc::clone(&shared), fevents_tx.clone());

@@ -284,7 +284,7 @@ pub fn parse_on_off(s: &str) -> Result<bool, String> {
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    let b = crate::config::parse_bytes(s)?;
+    let b = parse_bytes(s)?;
     if b < 16 << 20 {
         return Err(format!("{s} is less than 16 MiB"));
     }
@@ -296,4 +296,29 @@ fn parse_days(s: &str) -> Result<f64, String> {
         Ok(d) if d > 0.0 && d.is_finite() => Ok(d),
         _ => Err(format!("'{s}' is not a positive number of days")),
     }
+}
+
+/// "2GiB", "1.5 GB", "500MB", "4096" → bytes.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (try \"2GiB\")"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024f64.powi(4),
+        other => return Err(format!("unknown size unit '{other}' in '{s}'")),
+    };
+    Ok((n * mult) as u64)
 }

@@ -12,7 +12,7 @@ use hearth::Preset;
 use hearth::output::OutputSpec;
 use serde::Deserialize;
 
-use crate::cli::PlaybackOpts;
+use crate::cli::{PlaybackOpts, parse_bytes};
 use crate::failure::Failure;
 
 /// The file's keys.
@@ -64,31 +64,6 @@ impl<'de> Deserialize<'de> for ByteSize {
                 .map_err(serde::de::Error::custom),
         }
     }
-}
-
-/// "2GiB", "1.5 GB", "500MB", "4096" → bytes.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (try \"2GiB\")"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "tb" => 1e12,
-        "tib" => 1024f64.powi(4),
-        other => return Err(format!("unknown size unit '{other}' in '{s}'")),
-    };
-    Ok((n * mult) as u64)
 }
 
 /// The platform directories.

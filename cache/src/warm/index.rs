@@ -20,14 +20,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use hearth_dsp::{Preset, TrackAnalysis};
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::{ChunkGeometry, TrackId, Variant};
-use crate::fingerprint::Fingerprint;
-use crate::stats::CounterSnapshot;
+use crate::warm::fingerprint::Fingerprint;
+use crate::warm::stats::CounterSnapshot;
 
 /// Version of the index's JSON layout. An index of another version is ignored (rebuilt from
 /// the warm files' headers).
@@ -253,14 +252,7 @@ pub fn save(path: &Path, index: &IndexFile) -> io::Result<()> {
 /// A crash after this leaves the old index in place (and a stale temporary the store removes).
 pub fn write_temp(path: &Path, index: &IndexFile) -> io::Result<PathBuf> {
     let bytes = serde_json::to_vec_pretty(index).map_err(io::Error::other)?;
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut name = path
-        .file_name()
-        .map(|s| s.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".{}.{n}.tmp", std::process::id()));
-    let tmp = path.with_file_name(name);
+    let tmp = super::temp_name(path);
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)

@@ -36,8 +36,7 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::chunk::{ChunkGeometry, TrackId, Variant};
-use crate::error::HeaderError;
-use crate::mmap::RegionLayout;
+use crate::warm::mmap::RegionLayout;
 
 /// The version this build reads and writes. Files of any other version are deleted.
 pub const FORMAT_VERSION: u32 = 1;
@@ -129,7 +128,7 @@ impl WarmLayout {
         })
     }
 
-    /// Where the mapping's areas are, for [`crate::mmap::Region`].
+    /// Where the mapping's areas are, for [`crate::warm::mmap::Region`].
     pub(crate) fn region(&self) -> RegionLayout {
         // All of these fit in usize: `of` checked `file_len` does and they are smaller.
         RegionLayout {
@@ -267,6 +266,38 @@ fn u64_at(b: &[u8; HEADER_LEN], at: usize) -> u64 {
     let mut x = [0u8; 8];
     x.copy_from_slice(&b[at..at + 8]);
     u64::from_le_bytes(x)
+}
+
+/// What is wrong with a warm file's header. `Copy`: parsing untrusted bytes never allocates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// Fewer bytes than a header.
+    #[error("file too short for a header")]
+    TooShort,
+    /// Not a Hearth warm file.
+    #[error("not a Hearth warm file (bad magic)")]
+    BadMagic,
+    /// Written by a different format version.
+    #[error("format version {0} (this build reads {expected})", expected = FORMAT_VERSION)]
+    Version(u32),
+    /// The header's own checksum does not match its bytes.
+    #[error("header checksum mismatch")]
+    Checksum,
+    /// Fields out of range or inconsistent with each other.
+    #[error("inconsistent header: {0}")]
+    Layout(&'static str),
+    /// The file's length differs from what the header describes.
+    #[error("file is {actual} bytes, the header describes {expected}")]
+    Length {
+        /// Bytes the header's layout needs.
+        expected: u64,
+        /// Bytes the file has.
+        actual: u64,
+    },
+    /// A valid header for something else (another track, variant, geometry or DSP parameters).
+    #[error("header describes a different {0}")]
+    Mismatch(&'static str),
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! - read: load the presence byte (Acquire) → copy the PCM out → verify the checksum. A chunk
 //!   that fails is marked absent again (it will be produced again) and never returned.
 //!
-//! The file layout is in [`crate::header`]; the mapping and its `unsafe` in [`crate::mmap`].
+//! The file layout is in [`crate::warm::header`]; the mapping and its `unsafe` in [`crate::warm::mmap`].
 //! Files are created whole: under a temporary name, preallocated (`posix_fallocate`, so stores
 //! into the map can never hit ENOSPC), header written, then linked to their final name, so no
 //! process ever sees a half-made file under a cache name. Files are never truncated (another
@@ -26,9 +26,9 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::chunk::ChunkGeometry;
 use crate::error::{CacheError, HeaderError};
-use crate::header::{HEADER_LEN, WarmHeader, WarmLayout};
-use crate::mmap::{self, Region};
-use crate::stats::Counters;
+use crate::warm::header::{HEADER_LEN, WarmHeader, WarmLayout};
+use crate::warm::mmap::{self, Region};
+use crate::warm::stats::Counters;
 
 const ABSENT: u8 = 0;
 const PRESENT: u8 = 1;
@@ -84,7 +84,7 @@ impl WarmFile {
     ) -> Result<WarmFile, CacheError> {
         let layout = header.layout()?;
         let bytes = header.encode()?;
-        let tmp = temp_name(path);
+        let tmp = super::temp_name(path);
         let made = (|| -> Result<File, CacheError> {
             let file = OpenOptions::new()
                 .read(true)
@@ -417,18 +417,6 @@ pub(crate) fn read_header(
         .into());
     }
     Ok((header, layout))
-}
-
-/// A unique temporary name next to `path` (same directory, so the link is atomic).
-fn temp_name(path: &Path) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut name = path
-        .file_name()
-        .map(|s| s.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".{}.{n}.tmp", std::process::id()));
-    path.with_file_name(name)
 }
 
 fn identity(file: &File) -> Option<(u64, u64)> {

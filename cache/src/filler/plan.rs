@@ -1,0 +1,211 @@
+//! Which chunks are needed, most urgent first: the hot tier's needs (P0, P1, the next track's
+//! first chunk) from the demand and what the renderer holds, and the warm tier's (P2–P4) from
+//! what the warm files lack.
+//!
+//! Runs on: the filler threads.
+
+use super::track::EntryState;
+use super::{Filler, Need, Priority};
+use crate::chunk::{TrackId, Variant};
+use crate::hot::HotKey;
+
+impl Filler {
+    pub(super) fn chunk_of(&self, entry: u64, frame: u64) -> Option<(u32, u32)> {
+        match self.entries.get(&entry) {
+            Some(EntryState::Open(t)) => Some((t.geometry.chunk_of(frame), t.geometry.count())),
+            // Not open yet: the chunk index follows from the chunk size alone; the count is
+            // unknown until the file is open.
+            Some(EntryState::Pending(_)) => Some((
+                (frame / u64::from(self.config.chunk_frames)) as u32,
+                u32::MAX,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Chunks the renderer needs that are not in a hot slot, most urgent first.
+    pub(super) fn hot_needs(&self) -> Vec<Need> {
+        let variants = self.variants();
+        let mut needs = Vec::new();
+        let audible = self.demand.enhanced_audible;
+        let push = |needs: &mut Vec<Need>, priority: Priority, entry, index, count: u32| {
+            if index >= count {
+                return;
+            }
+            let missing: Vec<Variant> = variants
+                .iter()
+                .copied()
+                .filter(|&variant| {
+                    !self.outstanding.contains(&HotKey {
+                        entry,
+                        index,
+                        variant,
+                    })
+                })
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            if audible {
+                // Both go out together: the renderer waits a moment for the enhanced one.
+                needs.push(Need {
+                    priority,
+                    entry,
+                    index,
+                    variants: missing,
+                    to_hot: true,
+                });
+                return;
+            }
+            // Enhancement is not audible: the original (cheap) first; the enhanced variants,
+            // kept hot for an instant toggle, one priority lower.
+            let (orig, enhanced): (Vec<Variant>, Vec<Variant>) =
+                missing.into_iter().partition(|v| *v == Variant::Original);
+            if !orig.is_empty() {
+                needs.push(Need {
+                    priority,
+                    entry,
+                    index,
+                    variants: orig,
+                    to_hot: true,
+                });
+            }
+            if !enhanced.is_empty() {
+                needs.push(Need {
+                    priority: priority.lower(),
+                    entry,
+                    index,
+                    variants: enhanced,
+                    to_hot: true,
+                });
+            }
+        };
+        let d = &self.demand;
+        let mut last_chunk_playing = false;
+        if let Some(j) = d.jump
+            && let Some((k, n)) = self.chunk_of(j.entry, j.frame)
+        {
+            push(&mut needs, Priority::P0, j.entry, k, n);
+        }
+        if let Some(p) = d.playing
+            && let Some((k, n)) = self.chunk_of(p.entry, p.frame)
+        {
+            push(&mut needs, Priority::P0, p.entry, k, n);
+            push(&mut needs, Priority::P1, p.entry, k + 1, n);
+            last_chunk_playing = n != u32::MAX && k + 1 >= n;
+        }
+        if let Some(j) = d.jump
+            && let Some((k, n)) = self.chunk_of(j.entry, j.frame)
+        {
+            push(&mut needs, Priority::P1, j.entry, k + 1, n);
+        }
+        if let Some(f) = d.fading
+            && let Some((k, n)) = self.chunk_of(f.entry, f.frame)
+        {
+            push(&mut needs, Priority::P1, f.entry, k, n);
+            push(&mut needs, Priority::P1, f.entry, k + 1, n);
+        }
+        if let Some(next) = d.next {
+            let priority = if last_chunk_playing {
+                Priority::P0
+            } else {
+                Priority::P3
+            };
+            push(&mut needs, priority, next, 0, u32::MAX);
+        }
+        needs.sort_by_key(|n| n.priority);
+        needs
+    }
+
+    /// Chunks to write to the warm tier only.
+    pub(super) fn warm_needs(&mut self) -> Vec<Need> {
+        let mut needs = Vec::new();
+        let variants = self.variants();
+        let d = self.demand.clone();
+        let mut candidates: Vec<(Priority, u64, u64)> = Vec::new();
+        if d.warm_ahead {
+            if let Some(p) = d.playing.or(d.jump) {
+                candidates.push((Priority::P2, p.entry, p.frame));
+            }
+            if let Some(next) = d.next {
+                candidates.push((Priority::P3, next, 0));
+            }
+        }
+        for &e in &d.warm {
+            candidates.push((Priority::P4, e, 0));
+        }
+        for (priority, entry, from) in candidates {
+            if let Some(index) = self.next_cold_chunk(entry, from, &variants) {
+                needs.push(Need {
+                    priority,
+                    entry,
+                    index,
+                    variants: variants.clone(),
+                    to_hot: false,
+                });
+                break;
+            }
+        }
+        needs
+    }
+
+    /// The first chunk of `entry` (forward from `from`, then from the start) missing from the
+    /// warm tier in any of `variants`; opens the entry if needed. `None` when all are there,
+    /// or the warm tier cannot take more.
+    pub(super) fn next_cold_chunk(
+        &mut self,
+        entry: u64,
+        from: u64,
+        variants: &[Variant],
+    ) -> Option<u32> {
+        if self.store.status().is_degraded() {
+            return None;
+        }
+        if !self.ensure_open(entry) {
+            return None;
+        }
+        let EntryState::Open(t) = self.entries.get_mut(&entry)? else {
+            return None;
+        };
+        let n = t.geometry.count();
+        if n == 0 {
+            return None;
+        }
+        let start = t.geometry.chunk_of(from).max(t.warm_cursor.min(n));
+        let order = (start..n).chain(0..start);
+        for k in order {
+            let missing = variants.iter().any(|v| match t.warm.get(v) {
+                Some(Some(f)) => !f.is_present(k),
+                // Not opened yet: assume missing (the first serve opens it).
+                None => true,
+                // Could not be created (degraded or too big): nothing to do.
+                Some(None) => false,
+            });
+            if missing {
+                return Some(k);
+            }
+        }
+        t.warm_cursor = n;
+        None
+    }
+
+    /// Pins the tracks the renderer is using, so eviction leaves them alone.
+    pub(super) fn pin_needed(&mut self) {
+        let d = &self.demand;
+        let entries = [
+            d.playing.map(|p| p.entry),
+            d.jump.map(|j| j.entry),
+            d.next,
+            d.fading.map(|f| f.entry),
+        ];
+        let tracks: Vec<TrackId> = entries
+            .iter()
+            .flatten()
+            .filter_map(|e| match self.entries.get(e) {
+                Some(EntryState::Open(t)) => Some(t.track),
+                _ => None,
+            })
+            .collect();
+        self.store.set_pins(&tracks);
+    }
+}

@@ -1,0 +1,177 @@
+//! The work enhanced chunks wait for: the track analysis (a step at a time along its fixed
+//! window plan) and each preset's calibration (a window per step), both saved to the store so
+//! the other filler and later sessions find them.
+//!
+//! Runs on: the filler threads.
+
+use std::sync::Arc;
+
+use hearth_dsp::{Calibrator, Preset};
+
+use super::track::EntryState;
+use super::{Filler, Priority, Step};
+use crate::enhance::{self, AnalysisWalk};
+
+/// Frames of audio one analysis step reads at most (about 2.7 s at 48 kHz): keeps every step
+/// short, so a seek is never queued for long behind a whole-track analysis.
+const ANALYSIS_STEP_FRAMES: u64 = 1 << 17;
+
+/// A preset's calibration, done a window at a time.
+pub(super) struct CalibrationJob {
+    preset: Preset,
+    plan: Vec<std::ops::Range<u64>>,
+    margins: (usize, usize),
+    /// Windows read so far (moved into the calibrator once all are read).
+    windows: Vec<hearth_dsp::OwnedWindow>,
+    calibrator: Option<Calibrator>,
+}
+
+impl Filler {
+    /// While the renderer is fed: calibrate the playing track's other presets (a window per
+    /// step), so switching presets later only costs a chunk.
+    pub(super) fn precalibrate(&mut self) -> Option<Step> {
+        let entry = self.demand.playing?.entry;
+        if !self.ensure_open(entry) {
+            return None;
+        }
+        let missing = match self.entries.get(&entry) {
+            // The analysis may come from the other filler (through the store): then
+            // `prepare_enhanced` picks it up as its first step.
+            Some(EntryState::Open(t))
+                if t.analysis.is_some() || self.store.analysis(t.track).is_some() =>
+            {
+                Preset::ALL
+                    .into_iter()
+                    .find(|p| !t.calibration.contains_key(p))?
+            }
+            _ => return None,
+        };
+        self.prepare_enhanced(entry, missing, Priority::P2)
+    }
+
+    /// True when enhanced chunks of `preset` can be produced for `entry` now.
+    pub(super) fn enhanced_ready(&self, entry: u64, preset: Preset) -> bool {
+        matches!(self.entries.get(&entry), Some(EntryState::Open(t)) if t.analysis.is_some() && t.calibration.contains_key(&preset))
+    }
+
+    /// Makes sure the analysis and `preset`'s calibration exist; if not, does one unit of that
+    /// work and returns its step.
+    pub(super) fn prepare_enhanced(
+        &mut self,
+        entry: u64,
+        preset: Preset,
+        priority: Priority,
+    ) -> Option<Step> {
+        let store = Arc::clone(&self.store);
+        let Some(EntryState::Open(t)) = self.entries.get_mut(&entry) else {
+            return None;
+        };
+        if t.analysis.is_none() {
+            // The other filler may have made it meanwhile.
+            if let Some(a) = store.analysis(t.track) {
+                t.analysis = Some(a);
+                t.analysis_job = None;
+                return Some(Step::Analysed {
+                    priority,
+                    entry,
+                    complete: true,
+                });
+            }
+            let complete = match analysis_step(t) {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::warn!(entry, error = %e, "analysis failed");
+                    return None;
+                }
+            };
+            if complete && let Some(a) = &t.analysis {
+                store.set_analysis(t.track, a.clone());
+            }
+            return Some(Step::Analysed {
+                priority,
+                entry,
+                complete,
+            });
+        }
+        if !t.calibration.contains_key(&preset)
+            && let Some(gain) = store.calibration(t.track, preset)
+        {
+            t.calibration.insert(preset, gain);
+            return Some(Step::Calibrated {
+                priority,
+                entry,
+                preset,
+            });
+        }
+        if !t.calibration.contains_key(&preset) {
+            // In steps: one window read per step, then one window through the chain per step.
+            let rate = t.source.engine_rate();
+            let mut job = match t.calibration_job.take() {
+                Some(job) if job.preset == preset => job,
+                // A job for another preset is dropped (it starts again when needed).
+                _ => {
+                    let analysis = t.analysis.as_ref()?;
+                    CalibrationJob {
+                        preset,
+                        plan: hearth_dsp::calibration_plan(t.source.frames(), rate),
+                        margins: enhance::calibration_margins(preset, analysis, rate),
+                        windows: Vec::new(),
+                        calibrator: None,
+                    }
+                }
+            };
+            if job.windows.len() < job.plan.len() {
+                let range = job.plan[job.windows.len()].clone();
+                let window = enhance::calibration_window(&mut t.source, range, job.margins).ok()?;
+                job.windows.push(window);
+                t.calibration_job = Some(job);
+                return Some(Step::Calibrating {
+                    priority,
+                    entry,
+                    preset,
+                });
+            }
+            let analysis = t.analysis.as_ref()?;
+            let calibrator = job.calibrator.get_or_insert_with(|| {
+                Calibrator::new(preset, analysis, rate, std::mem::take(&mut job.windows))
+            });
+            return match calibrator.step() {
+                Some(gain) => {
+                    t.calibration.insert(preset, gain);
+                    store.set_calibration(t.track, preset, gain);
+                    Some(Step::Calibrated {
+                        priority,
+                        entry,
+                        preset,
+                    })
+                }
+                None => {
+                    t.calibration_job = Some(job);
+                    Some(Step::Calibrating {
+                        priority,
+                        entry,
+                        preset,
+                    })
+                }
+            };
+        }
+        None
+    }
+}
+
+/// One step of the track analysis; true when the analysis is complete.
+fn analysis_step(t: &mut super::track::TrackState) -> Result<bool, crate::error::SourceError> {
+    if t.analysis_job.is_none() {
+        t.analysis_job = Some(AnalysisWalk::new(&t.source, false)?);
+    }
+    let Some(walk) = t.analysis_job.as_mut() else {
+        return Ok(false);
+    };
+    if !walk.step(&mut t.source, ANALYSIS_STEP_FRAMES)? {
+        return Ok(false);
+    }
+    if let Some(walk) = t.analysis_job.take() {
+        t.analysis = Some(walk.finish());
+    }
+    Ok(true)
+}
