@@ -1,6 +1,7 @@
 //! The engine's errors.
 
-use crate::queue::EntryId;
+use crate::control::queue::EntryId;
+use crate::output::OutputError;
 
 /// Why an engine call failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +24,7 @@ pub enum EngineError {
     Busy,
     /// The output could not be opened.
     #[error("output: {0}")]
-    Output(String),
+    Output(#[from] OutputError),
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),

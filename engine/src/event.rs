@@ -7,7 +7,7 @@ use std::time::Duration;
 use hearth_cache::{TrackId, Variant};
 use hearth_dsp::Preset;
 
-use crate::queue::{EntryId, TrackMeta};
+use crate::control::queue::{EntryId, TrackMeta};
 
 /// Something that happened, for the application (`Engine::events`).
 #[derive(Clone, Debug, PartialEq)]
@@ -69,7 +69,7 @@ pub enum Event {
     /// Playback state changed.
     Transport {
         /// Playing, paused or stopped.
-        state: crate::shared::Transport,
+        state: crate::audio::readings::Transport,
     },
     /// The enhancement settings in effect changed.
     Enhancement {
@@ -150,7 +150,7 @@ pub(crate) enum RtEvent {
         preset: Preset,
     },
     Transport {
-        state: crate::shared::Transport,
+        state: crate::audio::readings::Transport,
     },
 }
 

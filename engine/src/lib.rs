@@ -11,9 +11,10 @@
 //! * [`output`] — where the audio goes: a cpal device, or the null sink or WAV recorder (both
 //!   paced in real time like a device); [`OfflineRenderer`] renders as fast as asked.
 //!
-//! Threads: the control side (the caller), the audio thread (the output's), `hearth-filler`
-//! (decodes, resamples and masters chunks in priority order) and `hearth-events` (turns what
-//! the renderer and filler report into events, supervises the output).
+//! The folders answer "which thread": [`control`] (the caller's threads), `audio` (the audio
+//! thread: the renderer and what it reads and writes), `background` (the engine's own threads:
+//! `hearth-filler` and `hearth-warmer` step the fillers, `hearth-events` pumps events and
+//! supervises the output), [`output`] (where the audio goes: device, null sink, WAV).
 //!
 //! ```
 //! use std::time::Duration;
@@ -46,21 +47,27 @@
 //! # }
 //! ```
 
-mod command;
-mod driver;
-mod engine;
+mod audio;
+mod background;
+pub mod control;
 mod error;
 mod event;
 pub mod output;
-mod queue;
-mod realtime;
-mod renderer;
-mod shared;
 
-pub use engine::{Engine, EngineBuilder, EngineConfig, OfflineRenderer, Telemetry};
+pub use audio::{Renderer, Transport};
+pub use control::{
+    Engine, EngineBuilder, EngineConfig, EntryId, EntryStatus, OfflineRenderer, QueueEntry,
+    Telemetry, TrackMeta,
+};
 pub use error::EngineError;
 pub use event::Event;
 pub use hearth_dsp::Preset;
-pub use queue::{EntryId, EntryStatus, QueueEntry, TrackMeta};
-pub use renderer::Renderer;
-pub use shared::Transport;
+
+// The control handle is shared across threads; the renderer moves to the audio thread.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    const fn moved<T: Send + 'static>() {}
+    shared::<Engine>();
+    moved::<Renderer>();
+    moved::<OfflineRenderer>();
+};

@@ -21,7 +21,7 @@ fn neg(spec: &OutputSpec) -> Negotiated {
 
 fn start(
     neg: Negotiated,
-    source: Box<dyn hearth_engine::output::RenderSource>,
+    source: Box<dyn hearth_engine::output::AudioCallback>,
     stats: &Arc<OutputStats>,
 ) -> (Output, crossbeam_channel::Receiver<OutputNotice>) {
     let (tx, rx) = crossbeam_channel::unbounded();

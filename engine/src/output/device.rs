@@ -43,8 +43,8 @@ use cpal::{
 };
 use crossbeam_channel::Sender;
 
+use super::callback::{AudioCallback, CallbackSlot, SlotHandle};
 use super::convert::{DeviceSample, Dither, write_frames};
-use super::source::{RenderSource, SlotHandle, SourceSlot};
 use super::stats::{CallbackMeter, OutputStats};
 use super::{OutputError, OutputNotice};
 
@@ -367,7 +367,7 @@ impl LateDetector {
 
 /// Everything the data callback owns.
 struct DeviceCallback {
-    slot: SourceSlot,
+    slot: CallbackSlot,
     /// Stereo scratch, `SCRATCH_FRAMES * 2` samples, allocated before the stream starts.
     scratch: Box<[f32]>,
     channels: usize,
@@ -561,7 +561,7 @@ fn build(
     stats: &Arc<OutputStats>,
     notices: &Sender<OutputNotice>,
 ) -> Result<(cpal::Stream, SlotHandle), cpal::Error> {
-    let (slot, handle) = super::source::slot(notices.clone());
+    let (slot, handle) = super::callback::slot(notices.clone());
     let xrun_flag = Arc::new(AtomicBool::new(false));
     let mut callback = DeviceCallback {
         slot,
@@ -605,10 +605,10 @@ impl DeviceOutput {
     /// Runs on: control thread.
     pub(crate) fn start(
         choice: &DeviceChoice,
-        source: Box<dyn RenderSource>,
+        source: Box<dyn AudioCallback>,
         stats: &Arc<OutputStats>,
         notices: &Sender<OutputNotice>,
-    ) -> Result<DeviceOutput, (OutputError, Box<dyn RenderSource>)> {
+    ) -> Result<DeviceOutput, (OutputError, Box<dyn AudioCallback>)> {
         let built = match build(choice, choice.config, stats, notices) {
             // Some backends report a buffer range they then refuse: fall back to the default.
             Err(e)
@@ -654,7 +654,7 @@ impl DeviceOutput {
     ///
     /// Runs on: control thread. The stream is dropped on a helper thread: on ALSA the drop
     /// joins cpal's worker, which a dead sound server could keep waiting.
-    pub(crate) fn stop(self) -> Option<Box<dyn RenderSource>> {
+    pub(crate) fn stop(self) -> Option<Box<dyn AudioCallback>> {
         let DeviceOutput { stream, handle, .. } = self;
         // If the thread cannot be spawned, the closure (and the stream in it) is dropped here.
         let _ = std::thread::Builder::new()

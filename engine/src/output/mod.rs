@@ -1,6 +1,6 @@
 //! Output sinks: where the renderer's audio goes.
 //!
-//! One interface, three sinks, all driven by a [`RenderSource`] (the engine's renderer) that
+//! One interface, three sinks, all driven by a [`AudioCallback`] (the engine's renderer) that
 //! produces interleaved stereo `f32` at the engine rate:
 //!
 //! - [`OutputSpec::Device`]: a cpal stream on the default host (`device.rs`). The device's
@@ -21,11 +21,11 @@
 //! lock-free rings ([`OutputStats`]); notices are sent from cpal's error callback, the pacing
 //! thread (on an underrun) and the WAV writer, never from inside a device's data callback.
 
+mod callback;
 mod convert;
 mod device;
 mod paced;
 mod priority;
-mod source;
 mod stats;
 mod wav;
 
@@ -34,10 +34,10 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
+pub use callback::AudioCallback;
 pub use convert::{DeviceSample, Dither, write_frames};
 pub use device::{DeviceDescription, STOP_TIMEOUT, SupportedConfig, list_devices};
 pub use priority::promote_audio_thread;
-pub use source::RenderSource;
 pub use stats::{OutputStats, OutputStatsSnapshot};
 
 /// Null/WAV buffer size when none is asked for: a typical device period.
@@ -288,10 +288,10 @@ impl Output {
     /// Runs on: control thread.
     pub fn start(
         neg: Negotiated,
-        source: Box<dyn RenderSource>,
+        source: Box<dyn AudioCallback>,
         stats: Arc<OutputStats>,
         notices: Sender<OutputNotice>,
-    ) -> Result<Output, (OutputError, Box<dyn RenderSource>)> {
+    ) -> Result<Output, (OutputError, Box<dyn AudioCallback>)> {
         let Negotiated { target, mut info } = neg;
         let buffer_frames = info.buffer_frames.unwrap_or(DEFAULT_BUFFER_FRAMES);
         let running = match target {
@@ -363,7 +363,7 @@ impl Output {
     ///
     /// Runs on: control thread. Returns within about one buffer (null/WAV, plus writing the
     /// last blocks) or at most [`STOP_TIMEOUT`] (device).
-    pub fn stop(self) -> Option<Box<dyn RenderSource>> {
+    pub fn stop(self) -> Option<Box<dyn AudioCallback>> {
         let (source, result) = self.stop_and_finish();
         if let Err(e) = result {
             tracing::error!(error = %e, "output did not finish cleanly");
@@ -375,7 +375,7 @@ impl Output {
     /// `Ok(frames written)` once the file is at its final path; for the others `Ok(0)`.
     ///
     /// Runs on: control thread.
-    pub fn stop_and_finish(mut self) -> (Option<Box<dyn RenderSource>>, Result<u64, OutputError>) {
+    pub fn stop_and_finish(mut self) -> (Option<Box<dyn AudioCallback>>, Result<u64, OutputError>) {
         match self.running.take() {
             Some(Running::Device(out)) => (out.stop(), Ok(0)),
             Some(Running::Null(thread)) => (thread.stop(), Ok(0)),

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::OutputNotice;
-use super::source::{RenderSource, SlotHandle, SourceSlot};
+use super::callback::{AudioCallback, CallbackSlot, SlotHandle};
 use super::stats::{CallbackMeter, OutputStats};
 
 /// How long `stop` waits for the source to come back after the thread has been joined (it is
@@ -64,7 +64,7 @@ pub(crate) struct PacedThread {
 struct Pacer<S> {
     rate: u32,
     buffer_frames: u32,
-    slot: SourceSlot,
+    slot: CallbackSlot,
     sink: S,
     meter: CallbackMeter,
     notices: Sender<OutputNotice>,
@@ -80,11 +80,11 @@ pub(crate) fn spawn<S: BlockSink>(
     rate: u32,
     buffer_frames: u32,
     sink: S,
-    source: Box<dyn RenderSource>,
+    source: Box<dyn AudioCallback>,
     stats: Arc<OutputStats>,
     notices: Sender<OutputNotice>,
-) -> Result<PacedThread, (std::io::Error, Box<dyn RenderSource>)> {
-    let (slot, mut handle) = super::source::slot(notices.clone());
+) -> Result<PacedThread, (std::io::Error, Box<dyn AudioCallback>)> {
+    let (slot, mut handle) = super::callback::slot(notices.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let pacer = Pacer {
         rate,
@@ -123,7 +123,7 @@ impl PacedThread {
     /// as the thread ends, also if the render path panicked).
     ///
     /// Runs on: control thread. Returns within about one buffer duration.
-    pub(crate) fn stop(self) -> Option<Box<dyn RenderSource>> {
+    pub(crate) fn stop(self) -> Option<Box<dyn AudioCallback>> {
         self.stop.store(true, Ordering::Release);
         self.thread.thread().unpark();
         if self.thread.join().is_err() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use hearth_engine::output::RenderSource;
+use hearth_engine::output::AudioCallback;
 
 /// What a probe plays.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +50,7 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn boxed(id: u32, signal: Signal) -> (Box<dyn RenderSource>, Tally) {
+    pub fn boxed(id: u32, signal: Signal) -> (Box<dyn AudioCallback>, Tally) {
         let tally = Tally::default();
         let probe = Probe {
             id,
@@ -61,7 +61,7 @@ impl Probe {
     }
 }
 
-impl RenderSource for Probe {
+impl AudioCallback for Probe {
     fn render(&mut self, out: &mut [f32]) {
         let start = self.tally.frames.load(Ordering::Relaxed);
         let call = self.tally.calls.fetch_add(1, Ordering::Relaxed);
@@ -90,7 +90,7 @@ impl RenderSource for Probe {
 
 /// Asserts that `source` is the probe with `id` behind `tally`: rendering through the returned
 /// box moves that probe's counters.
-pub fn assert_is_probe(source: &mut Box<dyn RenderSource>, id: u32, tally: &Tally) {
+pub fn assert_is_probe(source: &mut Box<dyn AudioCallback>, id: u32, tally: &Tally) {
     tally.last_id.store(0, Ordering::Relaxed);
     let before = tally.frames.load(Ordering::Relaxed);
     let mut buf = [0.0f32; 8];

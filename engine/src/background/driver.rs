@@ -4,19 +4,25 @@
 //! A real-time engine runs it on the filler thread ([`spawn`]); an offline engine steps it
 //! inline before each render call, which makes offline runs deterministic.
 //!
-//! Runs on: the filler thread (or the offline caller's thread).
+//! A real-time engine runs two drivers, each on its own thread: `hearth-filler` with the
+//! filler serving the hot tier, `hearth-warmer` (at the lowest priority) with the background
+//! filler. An offline engine runs one, with a filler doing everything.
+//!
+//! Runs on: the filler threads (or the offline caller's thread).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use hearth_cache::filler::{Demand, Filler, FillerEvent, Interest, Step};
+use hearth_cache::filler::{Demand, Filler, FillerEvent, Interest, Role, Step};
 
-use crate::shared::Shared;
+use crate::audio::command::Jump;
+use crate::audio::readings::Readings;
+use crate::control::controls::Controls;
+use crate::control::queue::next_playable;
 
 /// What the control side tells the filler(s).
 #[derive(Debug, Clone)]
@@ -38,10 +44,8 @@ pub(crate) enum FillerMsg {
 pub(crate) struct Plan {
     /// Playable entries in queue order.
     pub order: Vec<u64>,
-    /// The pending jump: entry, frame, generation.
-    pub jump: Option<(u64, u64, u64)>,
-    /// Bumped on every jump.
-    pub generation: u64,
+    /// The pending jump.
+    pub jump: Option<Jump>,
     /// Warm the playing and next tracks whole.
     pub warm_ahead: bool,
     /// Entries to warm whole.
@@ -52,31 +56,30 @@ pub(crate) struct Plan {
 pub(crate) struct Driver {
     pub filler: Filler,
     rx: Receiver<FillerMsg>,
-    shared: Arc<Shared>,
+    controls: Arc<Controls>,
+    readings: Arc<Readings>,
     plan: Plan,
     failed: HashSet<u64>,
     events: Sender<FillerEvent>,
     /// Test hook: pause after every unit of work.
     pub delay: Duration,
-    /// The background warmer (its failures to open a track are not the track's failure: the
-    /// hot filler, which plays it, may well have it open — a file deleted while playing).
-    warmer: bool,
 }
 
 impl Driver {
     pub fn new(
         filler: Filler,
         rx: Receiver<FillerMsg>,
-        shared: Arc<Shared>,
+        controls: Arc<Controls>,
+        readings: Arc<Readings>,
         events: Sender<FillerEvent>,
     ) -> Self {
         Self {
             filler,
             rx,
-            shared,
+            controls,
+            readings,
             plan: Plan::default(),
             failed: HashSet::new(),
-            warmer: false,
             events,
             delay: Duration::ZERO,
         }
@@ -105,29 +108,28 @@ impl Driver {
 
     /// Recomputes the demand from the plan and the renderer's telemetry.
     pub fn update_demand(&mut self) {
-        let (entry, frame) = self.shared.position();
+        let (entry, frame) = self.readings.position();
         let playing = (entry != 0).then_some(Interest { entry, frame });
-        let done = self.shared.jump_done.load(Ordering::Acquire);
+        let done = self.readings.jump_done();
         let jump = self
             .plan
             .jump
-            .filter(|&(_, _, generation)| generation > done)
-            .map(|(entry, frame, _)| Interest { entry, frame });
+            .filter(|j| j.generation > done)
+            .map(|j| Interest {
+                entry: j.entry,
+                frame: j.frame,
+            });
+        // The playing entry may be ahead of the control side's (a gapless change it has not
+        // heard of yet): the next entry follows the renderer.
         let anchor = playing.map(|p| p.entry).or(jump.map(|j| j.entry));
-        let next = anchor.and_then(|a| {
-            let order = &self.plan.order;
-            let i = order.iter().position(|&e| e == a)?;
-            order[i + 1..]
-                .iter()
-                .copied()
-                .find(|e| !self.failed.contains(e))
-        });
-        let mut presets = vec![self.shared.active_preset()];
-        let chosen = self.shared.preset();
+        let next =
+            anchor.and_then(|a| next_playable(&self.plan.order, a, |e| self.failed.contains(&e)));
+        let mut presets = vec![self.readings.active_preset()];
+        let chosen = self.controls.preset();
         if chosen != presets[0] {
             presets.push(chosen);
         }
-        let (fading_entry, fading_frame) = self.shared.fading();
+        let (fading_entry, fading_frame) = self.readings.fading();
         let fading = (fading_entry != 0).then_some(Interest {
             entry: fading_entry,
             frame: fading_frame,
@@ -138,8 +140,7 @@ impl Driver {
             fading,
             next,
             presets,
-            enhanced_audible: self.shared.enhance.load(Ordering::Relaxed)
-                && self.shared.intensity.load() > 0.0,
+            enhanced_audible: self.controls.enhanced_audible(),
             warm_ahead: self.plan.warm_ahead,
             warm: self.plan.warm.clone(),
         };
@@ -154,7 +155,9 @@ impl Driver {
         for e in self.filler.take_events() {
             if let FillerEvent::TrackFailed { entry, error } = &e {
                 self.failed.insert(*entry);
-                if self.warmer {
+                // The background warmer's failure to open a track is not the track's: the hot
+                // filler, which plays it, may well have it open (a file deleted while playing).
+                if self.filler.role() == Role::Background {
                     tracing::debug!(entry, %error, "warmer cannot open a track; not warming it");
                     continue;
                 }
@@ -180,8 +183,8 @@ impl Driver {
 }
 
 /// Runs the driver on its own thread until shutdown.
-pub(crate) fn spawn(mut driver: Driver, background: bool) -> std::io::Result<JoinHandle<()>> {
-    driver.warmer = background;
+pub(crate) fn spawn(mut driver: Driver) -> std::io::Result<JoinHandle<()>> {
+    let background = driver.filler.role() == Role::Background;
     let name = if background {
         "hearth-warmer"
     } else {

@@ -1,4 +1,8 @@
-//! The play queue, as the control side keeps it.
+//! The play queue, as the control side keeps it, and the one rule for which entry plays next
+//! ([`next_playable`]: the first one after, skipping those that cannot be played).
+//!
+//! Runs on: the caller's thread and the event pump (under the control lock); the fillers'
+//! driver applies [`next_playable`] to the order it was sent.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -95,11 +99,12 @@ impl Queue {
 
     /// The first playable entry after `id` (failed entries are skipped).
     pub fn after(&self, id: EntryId) -> Option<EntryId> {
-        let i = self.position_of(id)?;
-        self.entries[i + 1..]
-            .iter()
-            .find(|e| !matches!(e.status, EntryStatus::Failed(_)))
-            .map(|e| e.id)
+        let order: Vec<u64> = self.entries.iter().map(|e| e.id.0).collect();
+        next_playable(&order, id.0, |e| {
+            self.get(EntryId(e))
+                .is_some_and(|q| matches!(q.status, EntryStatus::Failed(_)))
+        })
+        .map(EntryId)
     }
 
     /// The first playable entry before `id`.
@@ -119,6 +124,17 @@ impl Queue {
             .find(|e| !matches!(e.status, EntryStatus::Failed(_)))
             .map(|e| e.id)
     }
+}
+
+/// The entry that plays after `entry` in `order`: the first one after it that `cannot_play`
+/// does not rule out; `None` at the end (or if `entry` is not in `order`).
+pub(crate) fn next_playable(
+    order: &[u64],
+    entry: u64,
+    cannot_play: impl Fn(u64) -> bool,
+) -> Option<u64> {
+    let i = order.iter().position(|&e| e == entry)?;
+    order[i + 1..].iter().copied().find(|&e| !cannot_play(e))
 }
 
 #[cfg(test)]

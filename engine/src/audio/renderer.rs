@@ -17,15 +17,18 @@
 //! Runs on: the audio thread (the device callback, a paced sink thread, or an offline loop).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use hearth_cache::Variant;
-use hearth_cache::hot::{HotConsumer, SlotBox};
+use hearth_cache::hot::HotConsumer;
 use hearth_dsp::Preset;
 
-use crate::command::Command;
+use super::command::{COMMAND_QUEUE, Command};
+use super::held::{Held, Lookup};
+use super::ramp::{Ramp, Smooth, crossfade_gains};
+use super::readings::{Readings, Transport};
+use super::voice::{PendingJump, Voice};
+use crate::control::controls::Controls;
 use crate::event::RtEvent;
-use crate::shared::{Shared, Transport};
 
 /// Crossfade for seeks, jumps, enhancement and preset switches, ms.
 pub const CROSSFADE_MS: f32 = 8.0;
@@ -45,220 +48,61 @@ pub const JUMP_ENHANCED_WAIT_MS: f32 = 12.0;
 /// enough to sound like the mastering easing in, not like a jump in level.
 pub const ARRIVAL_FADE_MS: f32 = 250.0;
 
-/// A linear ramp towards a target, one step per frame.
-#[derive(Copy, Clone, Debug)]
-struct Ramp {
-    value: f32,
-    target: f32,
-    step: f32,
-}
-
-impl Ramp {
-    fn new(value: f32, frames: f32) -> Self {
-        Ramp {
-            value,
-            target: value,
-            step: 1.0 / frames.max(1.0),
-        }
-    }
-
-    #[inline]
-    fn next(&mut self) -> f32 {
-        if self.value < self.target {
-            self.value = (self.value + self.step).min(self.target);
-        } else if self.value > self.target {
-            self.value = (self.value - self.step).max(self.target);
-        }
-        self.value
-    }
-
-    fn settled(&self) -> bool {
-        self.value == self.target
-    }
-}
-
 /// Frames rendered one by one before the renderer looks for a steady run again.
 const SLOW_RUN: usize = 16;
 
-/// A gain ramp whose step scales with the distance to cover (volume, intensity).
-#[derive(Copy, Clone, Debug)]
-struct Smooth {
-    value: f32,
-    target: f32,
-    step: f32,
-    frames: f32,
-}
-
-impl Smooth {
-    fn new(value: f32, frames: f32) -> Self {
-        Smooth {
-            value,
-            target: value,
-            step: 0.0,
-            frames: frames.max(1.0),
-        }
-    }
-
-    fn set(&mut self, target: f32) {
-        if target != self.target {
-            self.target = target;
-            self.step = (target - self.value).abs() / self.frames;
-        }
-    }
-
-    #[inline]
-    fn next(&mut self) -> f32 {
-        if self.value < self.target {
-            self.value = (self.value + self.step).min(self.target);
-        } else if self.value > self.target {
-            self.value = (self.value - self.step).max(self.target);
-        }
-        self.value
-    }
-}
-
-/// A stream of one entry's audio: where it is and how ready its data is.
-#[derive(Copy, Clone, Debug)]
-struct Voice {
-    entry: u64,
-    frame: u64,
-    /// Track length in frames once a slot has said (u64::MAX until then).
-    track_frames: u64,
-    /// 1 while the original's audio is there (lookahead), fades to 0 before a gap.
-    ready: Ramp,
-    /// 1 while the enhanced variant is there, fades to 0 before it runs out.
-    enhanced: Ramp,
-    stalled: bool,
-}
-
-impl Voice {
-    fn new(
-        entry: u64,
-        frame: u64,
-        lookahead: f32,
-        crossfade: f32,
-        ready: bool,
-        enhanced: bool,
-    ) -> Self {
-        let mut r = Ramp::new(if ready { 1.0 } else { 0.0 }, lookahead);
-        r.target = r.value;
-        let mut e = Ramp::new(if enhanced { 1.0 } else { 0.0 }, crossfade);
-        e.target = e.value;
-        Voice {
-            entry,
-            frame,
-            track_frames: u64::MAX,
-            ready: r,
-            enhanced: e,
-            stalled: false,
-        }
-    }
-}
-
-#[derive(Copy, Clone, Debug)]
-struct PendingJump {
-    entry: u64,
-    frame: u64,
-    generation: u64,
-    waited: u64,
-}
-
-/// Indices into `held` for one position of one entry, per variant.
-#[derive(Copy, Clone, Debug, Default)]
-struct Lookup {
-    orig: Option<usize>,
-    enh: Option<usize>,
-    enh_next: Option<usize>,
-}
-
-/// One voice's audio for a run (see `Renderer::run_len`): the original and the enhanced
-/// variant (the original again when there is none), from the voice's position on.
-struct RunSource<'a> {
-    orig: &'a [f32],
-    enh: &'a [f32],
-}
-
-impl<'a> RunSource<'a> {
-    /// The voice's samples, with its lookahead targets set as `voice_frame` sets them inside
-    /// one chunk (the audio ahead is there).
-    fn new(held: &'a [Option<SlotBox>], l: Lookup, v: &mut Voice) -> Option<Self> {
-        let o = held.get(l.orig?)?.as_ref()?;
-        let e = l.enh.and_then(|i| held.get(i)?.as_ref());
-        v.track_frames = o.track_frames;
-        v.ready.target = 1.0;
-        v.enhanced.target = if l.enh.is_some() { 1.0 } else { 0.0 };
-        let off = usize::try_from(v.frame.checked_sub(o.start)?).ok()? * 2;
-        let orig = o.samples().get(off..)?;
-        let enh = match e {
-            Some(e) => e.samples().get(off..)?,
-            None => orig,
-        };
-        Some(RunSource { orig, enh })
-    }
-
-    /// Frame `k` of the run, computed as `voice_frame` computes it.
-    #[inline]
-    fn frame(&self, v: &mut Voice, k: usize, mix: f32) -> [f32; 2] {
-        let ready = v.ready.next();
-        let enh_gain = v.enhanced.next();
-        let (ol, or) = (self.orig[2 * k], self.orig[2 * k + 1]);
-        let e = [self.enh[2 * k], self.enh[2 * k + 1]];
-        let m = mix * enh_gain;
-        [
-            (ol + (e[0] - ol) * m) * ready,
-            (or + (e[1] - or) * m) * ready,
-        ]
-    }
-}
-
-/// A few recent lookups, valid until the held slots or the presets change (`epoch`).
-#[derive(Copy, Clone, Debug, Default)]
-struct Memo {
-    entries: [(u64, u32, u64, Lookup); 4],
-    next: usize,
+/// Everything the renderer reads from and writes to (see the `audio` module docs).
+pub(crate) struct RendererIo {
+    /// Its end of the hot tier.
+    pub hot: HotConsumer,
+    /// Ordered commands from the control side.
+    pub commands: rtrb::Consumer<Command>,
+    /// Events for the pump.
+    pub events: rtrb::Producer<RtEvent>,
+    /// Parameters from the control side.
+    pub controls: Arc<Controls>,
+    /// Its reports.
+    pub readings: Arc<Readings>,
 }
 
 /// The audio-thread half of the engine. See the module docs.
 pub struct Renderer {
-    hot: HotConsumer,
-    commands: rtrb::Consumer<Command>,
-    events: rtrb::Producer<RtEvent>,
-    shared: Arc<Shared>,
-    /// Slots held, in a fixed-size table (never grows).
-    held: Vec<Option<SlotBox>>,
-    chunk_frames: u64,
-    transport: Transport,
-    transport_gain: Ramp,
+    pub(super) commands: rtrb::Consumer<Command>,
+    pub(super) events: rtrb::Producer<RtEvent>,
+    pub(super) controls: Arc<Controls>,
+    pub(super) readings: Arc<Readings>,
+    /// The slots held (and the renderer's end of the hot tier).
+    pub(super) held: Held,
+    pub(super) chunk_frames: u64,
+    pub(super) transport: Transport,
+    pub(super) transport_gain: Ramp,
     /// Rewind to the start of the track once the stop fade has finished.
-    stop_pending: bool,
-    voice: Option<Voice>,
-    old: Option<Voice>,
-    old_gain: Ramp,
+    pub(super) stop_pending: bool,
+    pub(super) voice: Option<Voice>,
+    pub(super) old: Option<Voice>,
+    pub(super) old_gain: Ramp,
     /// True when `old` is the previous track (a track crossfade), not a seek's old position.
-    old_between_tracks: bool,
+    pub(super) old_between_tracks: bool,
     /// Track crossfade length in frames (0: gapless).
-    track_crossfade: u64,
-    jump: Option<PendingJump>,
-    next: Option<(u64, Option<u64>)>,
-    mix: Smooth,
-    volume: Smooth,
-    preset: Preset,
-    preset_next: Option<Preset>,
-    preset_fade: Ramp,
-    lookahead: u64,
-    crossfade_frames: f32,
-    arrival_frames: f32,
-    jump_wait: u64,
-    queue_ended: bool,
+    pub(super) track_crossfade: u64,
+    pub(super) jump: Option<PendingJump>,
+    pub(super) next: Option<(u64, Option<u64>)>,
+    pub(super) mix: Smooth,
+    pub(super) volume: Smooth,
+    pub(super) preset: Preset,
+    pub(super) preset_next: Option<Preset>,
+    pub(super) preset_fade: Ramp,
+    pub(super) lookahead: u64,
+    pub(super) crossfade_frames: f32,
+    pub(super) arrival_frames: f32,
+    pub(super) jump_wait: u64,
+    pub(super) queue_ended: bool,
     /// True while crossfading from `preset` to `preset_next`.
-    preset_switching: bool,
+    pub(super) preset_switching: bool,
     /// Frames of audio (not silence) played since the last publish.
-    audible: u64,
-    memo: Memo,
-    /// Bumped whenever `held` or the wanted presets change; invalidates `memo`.
-    epoch: u64,
+    pub(super) audible: u64,
     /// Render steady runs in one go (off only to test that they change nothing).
-    steady: bool,
+    pub(super) steady: bool,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -273,24 +117,22 @@ impl std::fmt::Debug for Renderer {
 impl Renderer {
     /// A renderer at `rate` for chunks of `chunk_frames`, holding at most `max_held` slots.
     /// Allocates everything it will ever need. Runs on: the control thread.
-    pub(crate) fn new(
-        hot: HotConsumer,
-        commands: rtrb::Consumer<Command>,
-        events: rtrb::Producer<RtEvent>,
-        shared: Arc<Shared>,
-        rate: u32,
-        chunk_frames: u32,
-        max_held: usize,
-    ) -> Self {
-        let ms = |v: f32| v * rate as f32 / 1000.0;
-        let intensity = shared.intensity.load();
-        let on = shared.enhance.load(Ordering::Relaxed);
-        let preset = shared.preset();
-        Renderer {
+    pub(crate) fn new(io: RendererIo, rate: u32, chunk_frames: u32, max_held: usize) -> Self {
+        let RendererIo {
             hot,
             commands,
             events,
-            held: (0..max_held).map(|_| None).collect(),
+            controls,
+            readings,
+        } = io;
+        let ms = |v: f32| v * rate as f32 / 1000.0;
+        let intensity = controls.intensity();
+        let on = controls.enhance();
+        let preset = controls.preset();
+        Renderer {
+            commands,
+            events,
+            held: Held::new(hot, max_held),
             chunk_frames: u64::from(chunk_frames.max(1)),
             transport: Transport::Stopped,
             transport_gain: Ramp::new(0.0, ms(TRANSPORT_MS)),
@@ -303,7 +145,7 @@ impl Renderer {
             jump: None,
             next: None,
             mix: Smooth::new(if on { intensity } else { 0.0 }, ms(CROSSFADE_MS)),
-            volume: Smooth::new(shared.volume.load(), ms(VOLUME_MS)),
+            volume: Smooth::new(controls.volume(), ms(VOLUME_MS)),
             preset,
             preset_next: None,
             preset_fade: Ramp::new(0.0, ms(CROSSFADE_MS)),
@@ -314,10 +156,9 @@ impl Renderer {
             queue_ended: false,
             preset_switching: false,
             audible: 0,
-            memo: Memo::default(),
-            epoch: 1,
             steady: true,
-            shared,
+            controls,
+            readings,
         }
     }
 
@@ -364,13 +205,13 @@ impl Renderer {
 
     fn emit(&mut self, e: RtEvent) {
         if self.events.push(e).is_err() {
-            self.shared.dropped_events.fetch_add(1, Ordering::Relaxed);
+            self.readings.dropped_events.add(1);
         }
     }
 
     fn take_commands(&mut self) {
         // Bounded: at most the queue's capacity per callback.
-        for _ in 0..crate::command::COMMAND_QUEUE {
+        for _ in 0..COMMAND_QUEUE {
             let Ok(cmd) = self.commands.pop() else { break };
             match cmd {
                 Command::Play => {
@@ -391,17 +232,8 @@ impl Renderer {
                     self.transport_gain.target = 0.0;
                     self.stop_pending = true;
                 }
-                Command::Jump {
-                    entry,
-                    frame,
-                    generation,
-                } => {
-                    self.jump = Some(PendingJump {
-                        entry,
-                        frame,
-                        generation,
-                        waited: 0,
-                    });
+                Command::Jump(jump) => {
+                    self.jump = Some(PendingJump { jump, waited: 0 });
                     self.queue_ended = false;
                 }
                 Command::SetNext { after, next } => self.next = Some((after, next)),
@@ -416,9 +248,7 @@ impl Renderer {
                         target: 0.0,
                         ..self.transport_gain
                     };
-                    for i in 0..self.held.len() {
-                        self.give_back(i);
-                    }
+                    self.held.clear();
                 }
             }
         }
@@ -427,23 +257,23 @@ impl Renderer {
     fn set_transport(&mut self, t: Transport) {
         if self.transport != t {
             self.transport = t;
-            self.shared.set_transport(t);
+            self.readings.set_transport(t);
             self.emit(RtEvent::Transport { state: t });
         }
     }
 
     fn take_params(&mut self) {
-        self.track_crossfade = self.shared.track_crossfade.load(Ordering::Relaxed);
-        let on = self.shared.enhance.load(Ordering::Relaxed);
-        let intensity = self.shared.intensity.load().clamp(0.0, 1.0);
+        self.track_crossfade = self.controls.track_crossfade();
+        let on = self.controls.enhance();
+        let intensity = self.controls.intensity().clamp(0.0, 1.0);
         let target = if on { intensity } else { 0.0 };
-        if target != self.mix.target {
+        if target != self.mix.ramp.target {
             // Telemetry for latency measurements: the mix starts moving in this callback.
-            self.shared.mix_changes.fetch_add(1, Ordering::Release);
+            self.readings.mix_changes.add(1);
         }
         self.mix.set(target);
-        self.volume.set(self.shared.volume.load().clamp(0.0, 4.0));
-        let wanted = self.shared.preset();
+        self.volume.set(self.controls.volume().clamp(0.0, 4.0));
+        let wanted = self.controls.preset();
         if self.preset_switching {
             // Finish the switch in progress first; a newer choice is picked up after it.
             return;
@@ -451,7 +281,7 @@ impl Renderer {
         let next = (wanted != self.preset).then_some(wanted);
         if next != self.preset_next {
             self.preset_next = next;
-            self.epoch += 1;
+            self.held.invalidate();
         }
     }
 
@@ -474,7 +304,8 @@ impl Renderer {
         };
         self.voice.as_ref().is_some_and(near)
             || self.old.as_ref().is_some_and(near)
-            || self.jump.is_some_and(|j| {
+            || self.jump.is_some_and(|p| {
+                let j = p.jump;
                 j.entry == entry && (index as u64 == j.frame / c || index as u64 == j.frame / c + 1)
             })
             || (index == 0 && self.successor().is_some_and(|n| n == entry))
@@ -490,89 +321,34 @@ impl Renderer {
     }
 
     fn take_slots(&mut self) {
-        while let Some(slot) = self.hot.receive() {
+        while let Some(slot) = self.held.receive() {
             let k = slot.key;
             if !self.wanted(k.entry, k.index, k.variant)
-                || self.find(k.entry, k.index, k.variant).is_some()
+                || self.held.find(k.entry, k.index, k.variant).is_some()
             {
-                self.return_slot(slot);
-                continue;
-            }
-            match self.held.iter().position(Option::is_none) {
-                Some(i) => {
-                    self.held[i] = Some(slot);
-                    self.epoch += 1;
-                }
-                None => self.return_slot(slot),
-            }
-        }
-    }
-
-    fn return_slot(&mut self, slot: SlotBox) {
-        if let Err(slot) = self.hot.give_back(slot) {
-            // Impossible (the return queue holds the whole pool), but never free here: park it.
-            if let Some(i) = self.held.iter().position(Option::is_none) {
-                self.held[i] = Some(slot);
+                self.held.return_slot(slot);
             } else {
-                std::mem::forget(slot);
+                self.held.keep(slot);
             }
-        }
-    }
-
-    fn give_back(&mut self, i: usize) {
-        if let Some(slot) = self.held[i].take() {
-            self.epoch += 1;
-            self.return_slot(slot);
         }
     }
 
     fn release_unneeded(&mut self) {
         for i in 0..self.held.len() {
-            let keep = match &self.held[i] {
-                Some(s) => self.wanted(s.key.entry, s.key.index, s.key.variant),
-                None => true,
-            };
-            if !keep {
-                self.give_back(i);
+            if let Some(k) = self.held.key(i)
+                && !self.wanted(k.entry, k.index, k.variant)
+            {
+                self.held.give_back(i);
             }
         }
-        let n = self.held.iter().filter(|s| s.is_some()).count();
-        self.shared.held_slots.store(n as u64, Ordering::Relaxed);
     }
 
-    fn find(&self, entry: u64, index: u32, variant: Variant) -> Option<usize> {
-        self.held.iter().position(|s| {
-            s.as_ref().is_some_and(|s| {
-                s.key.entry == entry && s.key.index == index && s.key.variant == variant
-            })
-        })
-    }
-
-    /// The held slots for `frame` of `entry`, per variant (memoised: the held set only
-    /// changes between frames when a preset switch completes, which bumps the epoch).
+    /// The held slots for `frame` of `entry`, per variant.
     #[inline]
-    fn lookup(&mut self, entry: u64, frame: u64) -> Lookup {
+    pub(super) fn lookup(&mut self, entry: u64, frame: u64) -> Lookup {
         let index = (frame / self.chunk_frames) as u32;
-        let epoch = self.epoch;
-        if let Some(hit) = self
-            .memo
-            .entries
-            .iter()
-            .find(|m| m.0 == entry && m.1 == index && m.2 == epoch)
-        {
-            return hit.3;
-        }
-        let l = Lookup {
-            orig: self.find(entry, index, Variant::Original),
-            enh: self.find(entry, index, Variant::Enhanced(self.preset)),
-            enh_next: self
-                .preset_next
-                .and_then(|p| self.find(entry, index, Variant::Enhanced(p))),
-        };
-        let slot = self.memo.next;
-        self.memo.entries[slot] = (entry, index, epoch, l);
-        self.memo.next = (slot + 1) % self.memo.entries.len();
-        l
+        self.held
+            .lookup(entry, index, self.preset, self.preset_next)
     }
 
     /// Whether the audio at `frame` of `entry` is held (original, and enhanced).
@@ -592,21 +368,22 @@ impl Renderer {
     }
 
     fn try_jump(&mut self, frames: u64) {
-        let Some(mut j) = self.jump else { return };
+        let Some(mut pending) = self.jump else { return };
+        let j = pending.jump;
         let (orig, enh) = self.have(j.entry, j.frame);
-        let need_enhanced = self.mix.target > 0.0;
+        let need_enhanced = self.mix.ramp.target > 0.0;
         // Wait for the enhanced variant only if the filler said it is coming with the original.
         let coming = self
             .lookup(j.entry, j.frame)
             .orig
-            .and_then(|i| self.held[i].as_ref())
+            .and_then(|i| self.held.get(i))
             .is_some_and(|s| s.companions > 0);
-        let ready = orig && (enh || !need_enhanced || !coming || j.waited >= self.jump_wait);
+        let ready = orig && (enh || !need_enhanced || !coming || pending.waited >= self.jump_wait);
         if !ready {
             if orig {
-                j.waited += frames;
+                pending.waited += frames;
             }
-            self.jump = Some(j);
+            self.jump = Some(pending);
             return;
         }
         let audible = self.transport_gain.value > 0.0;
@@ -618,7 +395,7 @@ impl Renderer {
             if self.old_gain.step < quick {
                 self.old_gain.step = quick;
             }
-            self.jump = Some(j);
+            self.jump = Some(pending);
             return;
         }
         self.jump = None;
@@ -631,7 +408,7 @@ impl Renderer {
         };
         let mut voice = Voice::new(j.entry, j.frame, self.lookahead as f32, fade, true, enh);
         if let Some(i) = self.lookup(j.entry, j.frame).orig
-            && let Some(s) = &self.held[i]
+            && let Some(s) = self.held.get(i)
         {
             voice.track_frames = s.track_frames;
         }
@@ -652,7 +429,7 @@ impl Renderer {
         if !same_entry {
             self.emit(RtEvent::TrackStarted { entry: j.entry });
         }
-        self.shared.jump_done.store(j.generation, Ordering::Release);
+        self.readings.set_jump_done(j.generation);
         self.emit(RtEvent::JumpDone {
             entry: j.entry,
             frame: j.frame,
@@ -671,16 +448,16 @@ impl Renderer {
             return;
         }
         let Some(v) = self.voice else {
-            self.shared.preset_switches.fetch_add(1, Ordering::Release);
+            self.readings.preset_switches.add(1);
             self.finish_preset_switch(next);
             return;
         };
-        if self.mix.value == 0.0 && self.mix.target == 0.0 {
-            self.shared.preset_switches.fetch_add(1, Ordering::Release);
+        if self.mix.ramp.value == 0.0 && self.mix.ramp.target == 0.0 {
+            self.readings.preset_switches.add(1);
             self.finish_preset_switch(next);
         } else if self.lookup(v.entry, v.frame).enh_next.is_some() {
             self.preset_switching = true;
-            self.shared.preset_switches.fetch_add(1, Ordering::Release);
+            self.readings.preset_switches.add(1);
             self.preset_fade = Ramp {
                 value: 0.0,
                 target: 1.0,
@@ -698,10 +475,8 @@ impl Renderer {
             target: 0.0,
             ..self.preset_fade
         };
-        self.epoch += 1;
-        self.shared
-            .active_preset
-            .store(next.id(), Ordering::Relaxed);
+        self.held.invalidate();
+        self.readings.set_active_preset(next);
         self.emit(RtEvent::PresetActive { preset: next });
     }
 
@@ -740,7 +515,7 @@ impl Renderer {
             enh,
         );
         if let Some(i) = self.lookup(next, 0).orig
-            && let Some(s) = &self.held[i]
+            && let Some(s) = self.held.get(i)
         {
             voice.track_frames = s.track_frames;
         }
@@ -789,14 +564,7 @@ impl Renderer {
         if let Some(mut old) = self.old {
             let g = self.old_gain.next();
             let s = self.voice_frame(&mut old, mix, preset_p, false);
-            // Seeks and jumps crossfade two takes of the same music: constant gain. Two
-            // different tracks are uncorrelated: constant power.
-            let (g_new, g_old) = if self.old_between_tracks {
-                let a = g * std::f32::consts::FRAC_PI_2;
-                (a.cos(), a.sin())
-            } else {
-                (1.0 - g, g)
-            };
+            let (g_new, g_old) = crossfade_gains(g, self.old_between_tracks);
             out[0] = out[0] * g_new + s[0] * g_old;
             out[1] = out[1] * g_new + s[1] * g_old;
             self.old = if self.old_gain.settled() {
@@ -807,152 +575,6 @@ impl Renderer {
         }
         let vol = self.volume.next() * gain;
         [out[0] * vol, out[1] * vol]
-    }
-
-    /// How many of the next `max` frames form a *run*: the voices (the playing one and, during
-    /// a crossfade, the old one) read from chunks they hold, and nothing structural is due
-    /// within the run — every lookahead stays inside its chunk, no track end, no track
-    /// crossfade to start, no pause or stop fade, no preset switch. Gains may ramp. 0 when the
-    /// next frame is not part of one.
-    ///
-    /// A run renders with [`Renderer::render_run`], which computes exactly what
-    /// [`Renderer::next_frame`] would, frame for frame — the same operations in the same
-    /// order — with the per-frame decisions and lookups taken once for the run.
-    fn run_len(&mut self, max: usize) -> usize {
-        if self.preset_switching || self.stop_pending || self.transport_gain.target == 0.0 {
-            return 0;
-        }
-        let Some(v) = self.voice else { return 0 };
-        let mut n = self.voice_run(&v);
-        if let Some(old) = self.old {
-            n = n.min(self.voice_run(&old));
-        } else if self.track_crossfade > 0 {
-            let track_frames = self.voice_track_frames(&v);
-            n = n.min(
-                track_frames
-                    .saturating_sub(self.track_crossfade)
-                    .saturating_sub(v.frame),
-            );
-        }
-        n.min(max as u64) as usize
-    }
-
-    /// The track length a voice will know once it reads its slot.
-    fn voice_track_frames(&mut self, v: &Voice) -> u64 {
-        self.lookup(v.entry, v.frame)
-            .orig
-            .and_then(|i| self.held[i].as_ref())
-            .map_or(v.track_frames, |s| s.track_frames)
-    }
-
-    /// Frames `v` can play from the slots it holds with every lookahead decision unchanged.
-    fn voice_run(&mut self, v: &Voice) -> u64 {
-        if v.stalled {
-            return 0;
-        }
-        let l = self.lookup(v.entry, v.frame);
-        let Some(slot) = l.orig.and_then(|i| self.held[i].as_ref()) else {
-            return 0;
-        };
-        let track_frames = slot.track_frames;
-        if v.frame < slot.start || v.frame >= track_frames {
-            return 0;
-        }
-        let chunk_end = (v.frame / self.chunk_frames + 1) * self.chunk_frames;
-        let mut limit = chunk_end
-            .min(track_frames)
-            .saturating_sub(self.lookahead)
-            .min(slot.start + u64::from(slot.frames));
-        if let Some(e) = l.enh.and_then(|i| self.held[i].as_ref()) {
-            limit = limit.min(e.start + u64::from(e.frames));
-        }
-        limit.saturating_sub(v.frame)
-    }
-
-    /// Renders (the start of) a run found by [`Renderer::run_len`] into `out`; returns the
-    /// frames rendered — fewer than asked when the old voice's fade ends inside the run.
-    fn render_run(&mut self, out: &mut [f32]) -> usize {
-        let Some(mut v) = self.voice else { return 0 };
-        let mut old = self.old;
-        let la = self.lookup(v.entry, v.frame);
-        let lb = old.map(|o| self.lookup(o.entry, o.frame));
-        let held = &self.held;
-        let Some(a) = RunSource::new(held, la, &mut v) else {
-            return 0;
-        };
-        let b = match (old.as_mut(), lb) {
-            (Some(o), Some(lb)) => match RunSource::new(held, lb, o) {
-                Some(b) => Some(b),
-                None => return 0,
-            },
-            _ => None,
-        };
-        let settled = |r: &Ramp| r.value == r.target;
-        if b.is_none()
-            && settled(&self.transport_gain)
-            && self.mix.value == self.mix.target
-            && self.volume.value == self.volume.target
-            && settled(&v.ready)
-            && settled(&v.enhanced)
-        {
-            // Every gain constant: the same arithmetic as below, in a loop the compiler can
-            // vectorise (the common case: plain playback).
-            let n = out.len() / 2;
-            let (o, e) = (&a.orig[..2 * n], &a.enh[..2 * n]);
-            let m = self.mix.value * v.enhanced.value;
-            let ready = v.ready.value;
-            let vol = self.volume.value * self.transport_gain.value;
-            for ((y, x), z) in out
-                .chunks_exact_mut(2)
-                .zip(o.chunks_exact(2))
-                .zip(e.chunks_exact(2))
-            {
-                y[0] = ((x[0] + (z[0] - x[0]) * m) * ready) * vol;
-                y[1] = ((x[1] + (z[1] - x[1]) * m) * ready) * vol;
-            }
-            v.frame += n as u64;
-            self.audible += n as u64;
-            self.voice = Some(v);
-            return n;
-        }
-        let between_tracks = self.old_between_tracks;
-        let mut done = 0;
-        for y in out.chunks_exact_mut(2) {
-            let gain = self.transport_gain.next();
-            let mix = self.mix.next();
-            let mut frame = a.frame(&mut v, done, mix);
-            if let (Some(o), Some(b)) = (old.as_mut(), b.as_ref()) {
-                let g = self.old_gain.next();
-                let s = b.frame(o, done, mix);
-                // As in `next_frame`: constant gain within a track, constant power between.
-                let (g_new, g_old) = if between_tracks {
-                    let a = g * std::f32::consts::FRAC_PI_2;
-                    (a.cos(), a.sin())
-                } else {
-                    (1.0 - g, g)
-                };
-                frame[0] = frame[0] * g_new + s[0] * g_old;
-                frame[1] = frame[1] * g_new + s[1] * g_old;
-            }
-            let vol = self.volume.next() * gain;
-            y[0] = frame[0] * vol;
-            y[1] = frame[1] * vol;
-            done += 1;
-            if old.is_some() && self.old_gain.settled() {
-                // `next_frame` drops the old voice after the frame its fade ends on.
-                self.old = None;
-                old = None;
-                break;
-            }
-        }
-        v.frame += done as u64;
-        self.audible += done as u64;
-        self.voice = Some(v);
-        if let Some(mut o) = old {
-            o.frame += done as u64;
-            self.old = Some(o);
-        }
-        done
     }
 
     /// The next frame of a voice, advancing it; handles track ends, misses and readiness.
@@ -977,7 +599,7 @@ impl Renderer {
                     );
                     v.enhanced.target = if enh { 1.0 } else { 0.0 };
                     if let Some(i) = self.lookup(next, 0).orig
-                        && let Some(s) = &self.held[i]
+                        && let Some(s) = self.held.get(i)
                     {
                         v.track_frames = s.track_frames;
                     }
@@ -1009,7 +631,6 @@ impl Renderer {
         };
         if v.stalled {
             v.stalled = false;
-            self.shared.buffering.store(false, Ordering::Relaxed);
             self.emit(RtEvent::Recovered { entry: v.entry });
         }
         // Look ahead: fade out before a chunk that is missing, and before the enhanced variant
@@ -1030,7 +651,7 @@ impl Renderer {
         v.enhanced.target = if enh_here && enh_ahead { 1.0 } else { 0.0 };
         let ready = v.ready.next();
         let enh_gain = v.enhanced.next();
-        let Some(slot) = self.held[oi].as_ref() else {
+        let Some(slot) = self.held.get(oi) else {
             return [0.0; 2];
         };
         v.track_frames = slot.track_frames;
@@ -1039,13 +660,13 @@ impl Renderer {
         let (ol, or) = (s[off], s[off + 1]);
         let mut e = [ol, or];
         if let Some(ei) = l.enh
-            && let Some(es) = self.held[ei].as_ref()
+            && let Some(es) = self.held.get(ei)
         {
             let es = es.samples();
             e = [es[off], es[off + 1]];
             if preset_p > 0.0
                 && let Some(ni) = l.enh_next
-                && let Some(ns) = self.held[ni].as_ref()
+                && let Some(ns) = self.held.get(ni)
             {
                 let ns = ns.samples();
                 e[0] += (ns[off] - e[0]) * preset_p;
@@ -1064,11 +685,10 @@ impl Renderer {
     }
 
     fn miss(&mut self, v: &mut Voice) {
-        self.shared.miss_frames.fetch_add(1, Ordering::Relaxed);
+        self.readings.miss_frames.add(1);
         if !v.stalled {
             v.stalled = true;
             v.ready.value = 0.0;
-            self.shared.buffering.store(true, Ordering::Relaxed);
             self.emit(RtEvent::Buffering {
                 entry: v.entry,
                 frame: v.frame,
@@ -1078,24 +698,20 @@ impl Renderer {
 
     fn publish(&mut self, frames: u64) {
         if let Some(v) = self.voice {
-            self.shared
+            self.readings
                 .set_position(v.entry, v.frame.min(v.track_frames));
         }
         match self.old {
-            Some(o) if self.old_between_tracks => {
-                self.shared.set_fading(o.entry, o.frame.min(o.track_frames))
-            }
-            _ => self.shared.set_fading(0, 0),
+            Some(o) if self.old_between_tracks => self
+                .readings
+                .set_fading(o.entry, o.frame.min(o.track_frames)),
+            _ => self.readings.set_fading(0, 0),
         }
         if self.audible > 0 {
-            self.shared
-                .audible_frames
-                .fetch_add(self.audible, Ordering::Release);
+            self.readings.audible_frames.add(self.audible);
             self.audible = 0;
         }
-        self.shared.callbacks.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .frames_rendered
-            .fetch_add(frames, Ordering::Relaxed);
+        self.readings.callbacks.add(1);
+        self.readings.frames_rendered.add(frames);
     }
 }

@@ -1,6 +1,6 @@
-//! What an output drives ([`RenderSource`]) and how a running sink holds it ([`SourceSlot`]).
+//! What an output drives ([`AudioCallback`]) and how a running sink holds it ([`CallbackSlot`]).
 //!
-//! The engine hands its renderer to a sink as a `Box<dyn RenderSource>` and must get the very
+//! The engine hands its renderer to a sink as a `Box<dyn AudioCallback>` and must get the very
 //! same object back when the sink stops (to restart it on another device after a loss, or on
 //! the null sink). The source lives inside the sink's audio closure or pacing thread, which the
 //! engine cannot reach, so the hand-over runs through two one-slot channels:
@@ -8,12 +8,12 @@
 //! - **in**: an [`rtrb`] ring of capacity 1. `start` pushes the source only once the stream or
 //!   thread is running, so a failure before that point still has the source in hand and can
 //!   give it back. The audio side pops it on its next callback (lock-free, no allocation).
-//! - **back**: [`SourceSlot`]'s `Drop` sends the source (or the one still waiting in the ring)
+//! - **back**: [`CallbackSlot`]'s `Drop` sends the source (or the one still waiting in the ring)
 //!   through a crossbeam channel. The slot is dropped when the closure or thread is dropped —
 //!   on cpal's worker thread for a device, when the pacing thread ends for the null and WAV
 //!   sinks — so `stop` only has to end the stream and receive.
 //!
-//! Runs on: `SourceSlot::render` on the audio (or pacing) thread; `Drop` on whichever thread
+//! Runs on: `CallbackSlot::render` on the audio (or pacing) thread; `Drop` on whichever thread
 //! drops the closure (never inside a callback).
 
 use crossbeam_channel::{Receiver, Sender};
@@ -27,7 +27,7 @@ use super::OutputNotice;
 ///
 /// Runs on: the audio thread (cpal's callback thread, or the null/WAV pacing thread). Must be
 /// real-time safe: no allocation, no lock, no blocking, no logging, no system call.
-pub trait RenderSource: Send + 'static {
+pub trait AudioCallback: Send + 'static {
     /// Fills all of `out` (`out.len()` is even: frames × 2, interleaved L, R). Every sample must
     /// be written: the buffer holds the previous block's samples, not silence.
     ///
@@ -36,7 +36,7 @@ pub trait RenderSource: Send + 'static {
 }
 
 /// Any `FnMut(&mut [f32])` closure is a source: handy for tests, tools and test tones.
-impl<F> RenderSource for F
+impl<F> AudioCallback for F
 where
     F: FnMut(&mut [f32]) + Send + 'static,
 {
@@ -46,21 +46,21 @@ where
 }
 
 /// The audio-side holder of the source. See the module docs for the hand-over protocol.
-pub(crate) struct SourceSlot {
+pub(crate) struct CallbackSlot {
     /// The source once it has arrived from `pending`.
-    source: Option<Box<dyn RenderSource>>,
+    source: Option<Box<dyn AudioCallback>>,
     /// Where `start` delivers the source once the sink runs.
-    pending: rtrb::Consumer<Box<dyn RenderSource>>,
+    pending: rtrb::Consumer<Box<dyn AudioCallback>>,
     /// Where the source goes back when the slot is dropped.
-    back: Sender<Box<dyn RenderSource>>,
+    back: Sender<Box<dyn AudioCallback>>,
     /// To say "lost" if the slot is dropped by a panic unwinding through the render path.
     notices: Sender<OutputNotice>,
 }
 
-/// The control side of a [`SourceSlot`]: delivers the source and receives it back.
+/// The control side of a [`CallbackSlot`]: delivers the source and receives it back.
 pub(crate) struct SlotHandle {
-    pending: rtrb::Producer<Box<dyn RenderSource>>,
-    back: Receiver<Box<dyn RenderSource>>,
+    pending: rtrb::Producer<Box<dyn AudioCallback>>,
+    back: Receiver<Box<dyn AudioCallback>>,
 }
 
 impl std::fmt::Debug for SlotHandle {
@@ -72,11 +72,11 @@ impl std::fmt::Debug for SlotHandle {
 /// Creates an empty slot (moved to the audio side) and its handle (kept by the control side).
 ///
 /// Runs on: control thread.
-pub(crate) fn slot(notices: Sender<OutputNotice>) -> (SourceSlot, SlotHandle) {
+pub(crate) fn slot(notices: Sender<OutputNotice>) -> (CallbackSlot, SlotHandle) {
     let (pending_tx, pending_rx) = rtrb::RingBuffer::new(1);
     let (back_tx, back_rx) = crossbeam_channel::bounded(1);
     (
-        SourceSlot {
+        CallbackSlot {
             source: None,
             pending: pending_rx,
             back: back_tx,
@@ -89,7 +89,7 @@ pub(crate) fn slot(notices: Sender<OutputNotice>) -> (SourceSlot, SlotHandle) {
     )
 }
 
-impl SourceSlot {
+impl CallbackSlot {
     /// Renders from the source, or writes silence while the source has not arrived yet (the
     /// first callbacks after `play`, before `start` has pushed it).
     ///
@@ -107,7 +107,7 @@ impl SourceSlot {
     }
 }
 
-impl SourceSlot {
+impl CallbackSlot {
     /// Whether the source has arrived, taking it from the hand-over ring if it is there.
     ///
     /// Runs on: the audio or pacing thread (one lock-free pop).
@@ -119,7 +119,7 @@ impl SourceSlot {
     }
 }
 
-impl Drop for SourceSlot {
+impl Drop for CallbackSlot {
     /// Sends the source back to `stop`. Runs wherever the audio closure or the pacing thread is
     /// torn down: never inside a callback, so the channel send is fine here.
     fn drop(&mut self) {
@@ -144,8 +144,8 @@ impl SlotHandle {
     /// the only push; should it fail, the source is handed back.
     pub(crate) fn deliver(
         &mut self,
-        source: Box<dyn RenderSource>,
-    ) -> Result<(), Box<dyn RenderSource>> {
+        source: Box<dyn AudioCallback>,
+    ) -> Result<(), Box<dyn AudioCallback>> {
         self.pending
             .push(source)
             .map_err(|rtrb::PushError::Full(s)| s)
@@ -154,7 +154,7 @@ impl SlotHandle {
     /// Waits up to `timeout` for the source to come back after the audio side was torn down.
     ///
     /// Runs on: control thread.
-    pub(crate) fn take_back(&self, timeout: std::time::Duration) -> Option<Box<dyn RenderSource>> {
+    pub(crate) fn take_back(&self, timeout: std::time::Duration) -> Option<Box<dyn AudioCallback>> {
         self.back.recv_timeout(timeout).ok()
     }
 }

@@ -1,0 +1,19 @@
+//! The engine's own threads, between the control side and the audio thread.
+//!
+//! * [`driver`]: turns the control side's plan and the renderer's readings into the fillers'
+//!   demand and steps the fillers (`hearth-filler` for the hot tier, `hearth-warmer` for
+//!   background warming);
+//! * [`pump`]: turns what the renderer and the fillers report into events (`hearth-events`);
+//! * [`supervisor`]: watches the output from the pump's thread; moves to the null sink when the
+//!   device is lost.
+//!
+//! A chunk, followed through the folders: the driver's demand (`driver`) → the filler's plan
+//! and production (`hearth_cache::filler`) → a hot slot through the hot tier's queue →
+//! `Held` (`audio::held`) → `Renderer::render` (`audio::renderer`).
+//!
+//! Runs on: the engine's background threads (or, offline, the caller's thread between render
+//! calls). Never the audio thread.
+
+pub(crate) mod driver;
+pub(crate) mod pump;
+pub(crate) mod supervisor;
