@@ -21,6 +21,8 @@
 //! criterion times are the latencies) and prints the percentile tables. Not included: the
 //! device's own latency (its buffer queue and the DAC), which is the same for any player.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails may panic
+
 mod common;
 
 use std::fs::File;
@@ -267,7 +269,7 @@ struct Row {
 
 /// Part 1: Hearth's commands at 48 kHz / 256 frames.
 fn commands(c: &mut Criterion, rows: &mut Vec<Row>) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let demo = common::asset("demo.flac");
     let seconds = duration_s(&demo);
@@ -278,8 +280,8 @@ fn commands(c: &mut Criterion, rows: &mut Vec<Row>) {
     // On a warmed track: cached seeks, toggles, preset changes.
     warm(&cache, &demo);
     let (engine, rig) = hearth_rig(&cache, 256, true, true);
-    engine.load(&demo).unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.load(&demo).unwrap();
+    engine.play().unwrap();
     settle(500);
     let mut hits = Vec::new();
     criterion_case(
@@ -361,9 +363,9 @@ fn commands(c: &mut Criterion, rows: &mut Vec<Row>) {
                 if targets.is_empty() {
                     copies += 1;
                     let copy = dir.path().join(format!("copy-{name}-{copies}.flac"));
-                    std::fs::copy(&demo, &copy).unwrap_or_else(|e| panic!("{e}"));
-                    engine.load(&copy).unwrap_or_else(|e| panic!("{e}"));
-                    engine.play().unwrap_or_else(|e| panic!("{e}"));
+                    std::fs::copy(&demo, &copy).unwrap();
+                    engine.load(&copy).unwrap();
+                    engine.play().unwrap();
                     settle(if enhanced { 1500 } else { 300 });
                     // Odd chunks from 3 on: a seek produces chunk k and k + 1, so no target is
                     // ever produced by an earlier one.
@@ -471,7 +473,7 @@ fn rodio_rig(path: &Path, buffer: usize) -> (rodio::Player, Arc<MarkState>, Rig)
 
 /// Part 2: seeks, Hearth and rodio, on the same device.
 fn versus_rodio(c: &mut Criterion, rows: &mut Vec<Row>, costs: &mut Vec<(String, Vec<f64>)>) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let files: [(&str, PathBuf); 2] = [
         ("flac", common::asset("demo.flac")),
@@ -488,8 +490,8 @@ fn versus_rodio(c: &mut Criterion, rows: &mut Vec<Row>, costs: &mut Vec<(String,
             // Hearth: the track warmed, so every seek is served from the cache.
             {
                 let (engine, rig) = hearth_rig(&cache, buffer, true, true);
-                engine.load(path).unwrap_or_else(|e| panic!("{e}"));
-                engine.play().unwrap_or_else(|e| panic!("{e}"));
+                engine.load(path).unwrap();
+                engine.play().unwrap();
                 settle(500);
                 rig.record_costs(true);
                 let id = BenchmarkId::new(format!("{format}/{buffer}"), "hearth");

@@ -11,6 +11,8 @@
 //!
 //! `cargo bench -p hearth --bench production`
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails may panic
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -40,13 +42,12 @@ fn formats() -> Vec<(&'static str, PathBuf)> {
 
 /// Opens a fresh source and produces the chunk a third of the way in (clipped to the end).
 fn cold_chunk(path: &Path, out: &mut [f32]) {
-    let mut src = Source::open(path, Some(RATE)).unwrap_or_else(|e| panic!("{e}"));
+    let mut src = Source::open(path, Some(RATE)).unwrap();
     let frames = src.frames();
     let chunk = (out.len() / 2) as u64;
     let start = (frames / 3).min(frames.saturating_sub(chunk));
     let n = chunk.min(frames - start) as usize;
-    src.read(start, &mut out[..n * 2])
-        .unwrap_or_else(|e| panic!("{e}"));
+    src.read(start, &mut out[..n * 2]).unwrap();
     std::hint::black_box(out);
 }
 
@@ -55,11 +56,11 @@ fn four_minute_flac(dir: &Path) -> (PathBuf, f64) {
     use flacenc::component::BitRepr;
     use flacenc::error::Verify;
     let demo = asset("demo.flac");
-    let mut src = Source::open(&demo, None).unwrap_or_else(|e| panic!("{e}"));
+    let mut src = Source::open(&demo, None).unwrap();
     let rate = src.info().sample_rate;
     let frames = src.frames();
     let mut pcm = vec![0.0f32; frames as usize * 2];
-    src.read(0, &mut pcm).unwrap_or_else(|e| panic!("{e}"));
+    src.read(0, &mut pcm).unwrap();
     let one: Vec<i32> = pcm
         .iter()
         .map(|&x| (x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i32)
@@ -78,13 +79,13 @@ fn four_minute_flac(dir: &Path) -> (PathBuf, f64) {
     let mut sink = flacenc::bitsink::ByteSink::new();
     stream.write(&mut sink).unwrap_or_else(|e| panic!("{e:?}"));
     let path = dir.join("four_minutes.flac");
-    std::fs::write(&path, sink.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&path, sink.as_slice()).unwrap();
     (path, total as f64 / f64::from(rate))
 }
 
 /// Warms `path` whole into a fresh cache; returns the time it took.
 fn warm_once(path: &Path) -> Duration {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(WarmStore::open(CacheConfig::new(dir.path().join("cache"))));
     let config = FillerConfig {
         engine_rate: RATE,
@@ -98,7 +99,7 @@ fn warm_once(path: &Path) -> Duration {
         &[Preset::Adaptive],
         |_| {},
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     t.elapsed()
 }
 
@@ -117,7 +118,7 @@ fn main() {
         }
         group.finish();
     }
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (long, seconds) = four_minute_flac(dir.path());
     {
         let mut group = c.benchmark_group("full_track_warm");

@@ -7,6 +7,8 @@
 //! callback in µs and in % of the buffer duration. The filler catches up between callbacks,
 //! outside the measured time (on a device it runs on its own thread).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails may panic
+
 mod common;
 
 use std::hint::black_box;
@@ -43,7 +45,7 @@ fn engine(cache: &std::path::Path, enhanced: bool, intensity: f32) -> (Engine, O
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("render");
     group
         .sample_size(50)

@@ -5,6 +5,8 @@
 //! `cargo bench -p hearth --bench warm` runs criterion, then prints the median of
 //! single copies in µs next to the chunk's duration, the budget it has to fit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails may panic
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,8 +28,8 @@ fn chunk(i: u32) -> Vec<f32> {
 /// A store in a temporary directory holding one track of `CHUNKS` full chunks.
 fn warm_file(dir: &std::path::Path) -> (WarmStore, Arc<WarmFile>) {
     let src = dir.join("source.bin");
-    std::fs::write(&src, b"bench source").unwrap_or_else(|e| panic!("{e}"));
-    let fp = Fingerprint::of(&src).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&src, b"bench source").unwrap();
+    let fp = Fingerprint::of(&src).unwrap();
     let store = WarmStore::open(CacheConfig::new(dir.join("cache")));
     let g = ChunkGeometry::new(u64::from(FRAMES * CHUNKS), FRAMES);
     let id = store.register_track(&fp, 48_000, g);
@@ -35,8 +37,7 @@ fn warm_file(dir: &std::path::Path) -> (WarmStore, Arc<WarmFile>) {
         .variant(id, Variant::Original, 0)
         .unwrap_or_else(|| panic!("no warm file: {:?}", store.status()));
     for i in 0..CHUNKS {
-        f.write_chunk(i, &chunk(i))
-            .unwrap_or_else(|e| panic!("{e}"));
+        f.write_chunk(i, &chunk(i)).unwrap();
     }
     (store, f)
 }
@@ -51,23 +52,22 @@ fn anonymous() -> WarmFile {
         source_hash: 0,
         params_hash: 0,
     })
-    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap()
 }
 
 fn read(f: &WarmFile, i: &mut u32, out: &mut [f32]) {
     *i = (*i + 1) % CHUNKS;
-    let hit = f.read_chunk(*i, out).unwrap_or_else(|e| panic!("{e}"));
+    let hit = f.read_chunk(*i, out).unwrap();
     assert!(hit);
     black_box(out);
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (_store, file) = warm_file(dir.path());
     let anon = anonymous();
     for i in 0..CHUNKS {
-        anon.write_chunk(i, &chunk(i))
-            .unwrap_or_else(|e| panic!("{e}"));
+        anon.write_chunk(i, &chunk(i)).unwrap();
     }
     let mut out = vec![0.0f32; FRAMES as usize * 2];
     let src = chunk(0);
@@ -87,8 +87,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("write_chunk_32768_stereo_anonymous_map", |b| {
         b.iter(|| {
             anon.clear_chunk(0);
-            anon.write_chunk(0, black_box(&src))
-                .unwrap_or_else(|e| panic!("{e}"));
+            anon.write_chunk(0, black_box(&src)).unwrap();
         })
     });
     group.bench_function("plain_memcpy_32768_stereo", |b| {

@@ -1,18 +1,20 @@
 //! `hearth bench` measures what it claims: the numbers follow the input, and an artificially
 //! slowed filler (a test-only hook) shows up in the cold-seek latency.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 use std::path::Path;
 use std::process::Command;
 
 fn bench(args: &[&str]) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .arg("--cache-dir")
         .arg(dir.path())
         .args(["bench", "--json", "--runs", "4", "--buffer", "256"])
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -65,7 +67,7 @@ fn bench_reports_every_key_follows_the_input_and_sees_a_slow_filler() {
     assert_eq!(fast["runs"], 4);
     // Another input, other numbers: 20 s of 96 kHz noise (resampled, denser) fills at another
     // rate than the demo.
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("noise.wav");
     let spec = hound::WavSpec {
         channels: 2,
@@ -73,14 +75,14 @@ fn bench_reports_every_key_follows_the_input_and_sees_a_slow_filler() {
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
     };
-    let mut w = hound::WavWriter::create(&other, spec).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = hound::WavWriter::create(&other, spec).unwrap();
     let mut seed = 1u32;
     for _ in 0..96_000 * 20 * 2 {
         seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         w.write_sample((seed >> 8) as f32 / 16_777_216.0 - 0.5)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
     }
-    w.finalize().unwrap_or_else(|e| panic!("{e}"));
+    w.finalize().unwrap();
     let noise = bench(&["--rate", "44100", other.to_str().unwrap_or_default()]);
     assert_eq!(noise["rate"], 44_100);
     assert_ne!(noise["fill_x_realtime"], fast["fill_x_realtime"]);

@@ -2,6 +2,8 @@
 //! capturing what a listener would have heard), the headless player, and the cache commands
 //! (a warmed track plays with no cold production).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod support;
 
 use std::path::Path;
@@ -13,7 +15,7 @@ use support::{Session, asset, hearth};
 
 #[test]
 fn a_scripted_json_session_controls_playback_and_the_recording_holds_it() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("heard.wav");
     let out = format!("wav:{}", wav.display());
     let demo = asset("demo.flac");
@@ -106,7 +108,7 @@ fn a_scripted_json_session_controls_playback_and_the_recording_holds_it() {
     let session = started.elapsed().as_secs_f64();
     let quit = s.ack(r#"{"cmd":"quit"}"#);
     assert_eq!(quit["event"], "ack");
-    let status = s.child.wait().unwrap_or_else(|e| panic!("{e}"));
+    let status = s.child.wait().unwrap();
     assert!(status.success(), "exit {status}");
     // The recording: what a listener heard, in real time, with audio in it.
     let mut r = hound::WavReader::open(&wav).unwrap_or_else(|e| panic!("{}: {e}", wav.display()));
@@ -130,9 +132,9 @@ fn a_scripted_json_session_controls_playback_and_the_recording_holds_it() {
 
 #[test]
 fn the_headless_player_plays_to_the_end_and_skips_a_bad_file() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("broken.flac");
-    std::fs::write(&bad, b"not audio at all").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&bad, b"not audio at all").unwrap();
     let started = Instant::now();
     let out = hearth(&dir.path().join("cache"))
         .args(["play", "--output", "null"])
@@ -140,7 +142,7 @@ fn the_headless_player_plays_to_the_end_and_skips_a_bad_file() {
         .arg(asset("fixtures/vorbis.ogg"))
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -164,14 +166,14 @@ fn the_headless_player_plays_to_the_end_and_skips_a_bad_file() {
 
 #[test]
 fn a_warmed_track_plays_with_no_cold_production() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let track = asset("fixtures/flac16_44k.flac");
     let warm = hearth(&cache)
         .args(["cache", "warm", "--rate", "48000", "--preset", "gentle"])
         .arg(&track)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(
         warm.status.success(),
         "{}",
@@ -181,9 +183,9 @@ fn a_warmed_track_plays_with_no_cold_production() {
         let o = hearth(cache)
             .args(["cache", "stats", "--json"])
             .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert!(o.status.success());
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"))
+        serde_json::from_slice(&o.stdout).unwrap()
     };
     let before = stats(&cache);
     assert_eq!(before["tracks"], 1);
@@ -221,12 +223,12 @@ fn a_warmed_track_plays_with_no_cold_production() {
     let v = hearth(&cache)
         .args(["cache", "verify", "--json"])
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
     let c = hearth(&cache)
         .args(["cache", "clean", "--all"])
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(c.status.success());
     assert_eq!(stats(&cache)["tracks"], 0);
 }

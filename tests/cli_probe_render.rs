@@ -1,5 +1,7 @@
 //! End-to-end tests of `hearth probe` and `hearth render`: what a user sees, byte for byte.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -23,17 +25,14 @@ fn stderr(o: &Output) -> String {
 fn read_f32_wav(path: &Path) -> (hound::WavSpec, Vec<f32>) {
     let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = r.spec();
-    let s = r
-        .samples::<f32>()
-        .map(|s| s.unwrap_or_else(|e| panic!("{e}")))
-        .collect();
+    let s = r.samples::<f32>().map(|s| s.unwrap()).collect();
     (spec, s)
 }
 
 /// Files in `dir` (to prove a failed render left nothing behind).
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .map(|e| {
             e.map(|e| e.file_name().to_string_lossy().into_owned())
                 .unwrap_or_default()
@@ -51,7 +50,7 @@ fn probe_json_describes_the_file() {
         fixture("flac24_96k.flac").to_str().unwrap_or_default(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["container"], "flac");
     assert_eq!(v["codec"], "flac");
     assert_eq!(v["sample_rate"], 96_000);
@@ -66,7 +65,7 @@ fn probe_json_describes_the_file() {
         "--json",
         fixture("mp3_cbr.mp3").to_str().unwrap_or_default(),
     ]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["codec"], "mp3");
     assert_eq!(v["frames"], 88_200, "gapless length");
     assert!(v["gapless"]["delay"].as_u64().unwrap_or(0) > 0);
@@ -89,7 +88,7 @@ fn probe_text_is_readable() {
 
 #[test]
 fn render_at_source_rate_is_bit_exact_and_resampled_is_one_frame_close() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.wav");
     let o = hearth(&[
         "render",
@@ -104,8 +103,7 @@ fn render_at_source_rate_is_bit_exact_and_resampled_is_one_frame_close() {
         (2, 44_100, 32)
     );
     assert_eq!(spec.sample_format, hound::SampleFormat::Float);
-    let mut reference =
-        hound::WavReader::open(fixture("wav16.wav")).unwrap_or_else(|e| panic!("{e}"));
+    let mut reference = hound::WavReader::open(fixture("wav16.wav")).unwrap();
     let reference: Vec<f32> = reference
         .samples::<i16>()
         .map(|s| f32::from(s.unwrap_or_default()) / 32768.0)
@@ -134,7 +132,7 @@ fn render_at_source_rate_is_bit_exact_and_resampled_is_one_frame_close() {
 /// Each bad input: exit code 2, one line naming the file and the reason, no output file.
 #[test]
 fn bad_input_is_one_line_exit_2_and_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.wav");
     let missing = dir.path().join("missing.flac");
     let cases: Vec<(PathBuf, &str)> = vec![
@@ -183,7 +181,7 @@ fn bad_input_is_one_line_exit_2_and_leaves_nothing() {
 
 #[test]
 fn partial_renders_what_decodes_with_a_warning() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("partial.wav");
     let o = hearth(&[
         "render",
@@ -198,8 +196,7 @@ fn partial_renders_what_decodes_with_a_warning() {
     let frames = samples.len() / 2;
     assert!(frames > 20_000 && frames < 88_200, "{frames} frames");
     // What it kept is the start of the real audio, bit for bit.
-    let mut reference =
-        hound::WavReader::open(fixture("wav16.wav")).unwrap_or_else(|e| panic!("{e}"));
+    let mut reference = hound::WavReader::open(fixture("wav16.wav")).unwrap();
     let reference: Vec<f32> = reference
         .samples::<i16>()
         .map(|s| f32::from(s.unwrap_or_default()) / 32768.0)
@@ -225,7 +222,7 @@ fn analyze_reports_loudness_and_render_masters_to_the_preset() {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo.flac");
     let o = hearth(&["analyze", "--json", demo.to_str().unwrap_or_default()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let lufs = v["integrated_lufs"].as_f64().unwrap_or(0.0);
     assert!((-18.0..-15.0).contains(&lufs), "{v}");
     assert!(v["loudness_range_lu"].as_f64().unwrap_or(0.0) > 5.0);
@@ -236,7 +233,7 @@ fn analyze_reports_loudness_and_render_masters_to_the_preset() {
         "the demo is analysed whole"
     );
 
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("loud.wav");
     let o = hearth(&[
         "render",
@@ -248,7 +245,7 @@ fn analyze_reports_loudness_and_render_masters_to_the_preset() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = hearth(&["analyze", "--json", out.to_str().unwrap_or_default()]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let lufs = v["integrated_lufs"].as_f64().unwrap_or(0.0);
     assert!(
         (lufs + 18.0).abs() <= 0.5,

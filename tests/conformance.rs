@@ -18,6 +18,8 @@
 //! prerequisites line installs. Generated files live under the target directory, never in
 //! the repository.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -162,7 +164,7 @@ fn corpus() -> &'static Corpus {
     CORPUS.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance");
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&dir).unwrap();
         let demo = support::asset("demo.flac");
         let source = dir.join("source.wav");
         // The demo looped to three minutes, with 1.5 s of digital silence at 60 s.
@@ -253,7 +255,7 @@ fn ffmpeg_decode_to(file: &Path, raw: &Path) {
 
 /// ffmpeg's decode of a corpus file (made with the corpus).
 fn ffmpeg_decode(file: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(reference_path(file)).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = std::fs::read(reference_path(file)).unwrap();
     bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -261,12 +263,9 @@ fn ffmpeg_decode(file: &Path) -> Vec<f32> {
 }
 
 fn read_wav(path: &Path) -> (Vec<f32>, u32) {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{e}"));
+    let mut r = hound::WavReader::open(path).unwrap();
     let rate = r.spec().sample_rate;
-    let v = r
-        .samples::<f32>()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let v = r.samples::<f32>().collect::<Result<Vec<_>, _>>().unwrap();
     (v, rate)
 }
 
@@ -352,7 +351,7 @@ fn check_lossy(name: &str, got: &[f32], reference: &[f32], rate: u32) {
 #[test]
 fn every_format_renders_like_ffmpegs_decode_over_three_minutes() {
     let corpus = corpus();
-    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cache = tempfile::tempdir().unwrap();
     let source_frames = |rate: u32| (SOURCE_SECONDS * f64::from(rate)).round() as i64;
     let vorbis_frames = frames(&ffmpeg_decode(&corpus.dir.join("intermediate_vorbis.ogg")));
     for case in CASES {
@@ -364,7 +363,7 @@ fn every_format_renders_like_ffmpegs_decode_over_three_minutes() {
             .arg("-o")
             .arg(&out)
             .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert!(
             o.status.success(),
             "{}: {}",
@@ -410,16 +409,16 @@ fn the_player_seeks_into_every_format_like_ffmpegs_decode() {
     for case in CASES {
         let file = corpus.dir.join(case.name);
         let reference = ffmpeg_decode(&file);
-        let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cache = tempfile::tempdir().unwrap();
         let (engine, mut renderer) = EngineBuilder::new()
             .rate(case.rate)
             .cache_dir(cache.path())
             .enhancement(false, Preset::Adaptive, 1.0)
             .warm_ahead(false)
             .build_offline()
-            .unwrap_or_else(|e| panic!("{e}"));
-        engine.enqueue(&file).unwrap_or_else(|e| panic!("{e}"));
-        engine.play().unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
+        engine.enqueue(&file).unwrap();
+        engine.play().unwrap();
         let mut buf = vec![0.0f32; 1024 * 2];
         renderer.render(&mut buf);
         let total_ms = (SOURCE_SECONDS * 1000.0) as u64 - 3000;
@@ -430,9 +429,7 @@ fn the_player_seeks_into_every_format_like_ffmpegs_decode() {
             // Whole 10 ms steps: an exact frame at every rate used here.
             let ms = (seed % total_ms) / 10 * 10;
             let target = (ms * u64::from(case.rate) / 1000) as usize;
-            engine
-                .seek(Duration::from_millis(ms))
-                .unwrap_or_else(|e| panic!("{e}"));
+            engine.seek(Duration::from_millis(ms)).unwrap();
             let span = case.rate as usize / 2;
             let mut got = vec![0.0f32; span * 2];
             for b in got.chunks_mut(1024 * 2) {

@@ -9,6 +9,8 @@
 //! demo with one of the presets in turn, so there is always new work to interrupt: the
 //! analysis, a calibration, chunks of both variants, the index being saved.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -49,9 +51,7 @@ fn warm_command(cache: &Path, preset: &str) -> Command {
 /// Warms to completion; returns how long it took.
 fn warm(cache: &Path, preset: &str) -> Duration {
     let t = Instant::now();
-    let status = warm_command(cache, preset)
-        .status()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let status = warm_command(cache, preset).status().unwrap();
     assert!(status.success(), "cache warm --preset {preset}: {status}");
     t.elapsed()
 }
@@ -63,7 +63,7 @@ fn verify(cache: &Path) -> Value {
         .arg(cache)
         .args(["cache", "verify", "--json"])
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(
         out.status.success(),
         "verify failed: {}",
@@ -75,14 +75,14 @@ fn verify(cache: &Path) -> Value {
 /// Every warm file, by name, with its bytes.
 fn warm_files(cache: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(cache.join("warm")).unwrap_or_else(|e| panic!("{e}")) {
-        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+    for entry in std::fs::read_dir(cache.join("warm")).unwrap() {
+        let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "hwt") {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            files.insert(name, std::fs::read(&path).unwrap_or_else(|e| panic!("{e}")));
+            files.insert(name, std::fs::read(&path).unwrap());
         }
     }
     files
@@ -107,7 +107,7 @@ impl Rng {
 
 #[test]
 fn sigkilled_warms_never_leave_a_bad_chunk_and_finish_bit_identical_to_a_clean_run() {
-    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = tempfile::tempdir().unwrap();
     let clean = root.path().join("clean");
     let crashed = root.path().join("crashed");
 
@@ -135,13 +135,11 @@ fn sigkilled_warms_never_leave_a_bad_chunk_and_finish_bit_identical_to_a_clean_r
         );
         let i = (attempts as usize) % PRESETS.len();
         let delay = durations[i].mul_f64(rng.unit() * 1.1);
-        let mut child = warm_command(&crashed, PRESETS[i])
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut child = warm_command(&crashed, PRESETS[i]).spawn().unwrap();
         std::thread::sleep(delay);
         if child.try_wait().ok().flatten().is_none() {
             // `Child::kill` is SIGKILL on Unix: no destructor, no flush, no index save.
-            child.kill().unwrap_or_else(|e| panic!("{e}"));
+            child.kill().unwrap();
             kills += 1;
         }
         let _ = child.wait();

@@ -6,6 +6,8 @@
 //! The cache tier's own fault tests (read-only directory, simulated write errors, an
 //! immutable directory, a damaged index, corrupt chunks) are in `cache/tests/warm_store.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -15,11 +17,11 @@ use serde_json::Value;
 use support::{Session, asset, hearth};
 
 fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
+    tempfile::tempdir().unwrap()
 }
 
 fn copy(from: &Path, to: &Path) -> PathBuf {
-    std::fs::copy(from, to).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(from, to).unwrap();
     to.to_path_buf()
 }
 
@@ -135,7 +137,7 @@ fn the_cache_directory_deleted_while_playing_is_survived() {
         ],
     );
     s.wait("the first track", |v| v["event"] == "track");
-    std::fs::remove_dir_all(&cache).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_dir_all(&cache).unwrap();
     wait_queue_end(&mut s);
     assert_eq!(s.count("track"), 3, "every track played: {:?}", s.log);
     let reports = cache_reports(&s);
@@ -168,7 +170,7 @@ fn a_source_deleted_while_playing_plays_to_its_end() {
         ],
     );
     s.wait("the first track", |v| v["event"] == "track");
-    std::fs::remove_file(&track).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(&track).unwrap();
     wait_queue_end(&mut s);
     let ends: Vec<&Value> = s.log.iter().filter(|v| v["event"] == "track_end").collect();
     assert_eq!(ends.len(), 2, "both tracks ended normally: {:?}", s.log);
@@ -202,7 +204,7 @@ fn a_source_overwritten_while_playing_is_reported_once_and_skipped() {
     s.wait("the first track", |v| v["event"] == "track");
     s.wait("a position", |v| v["event"] == "position");
     // Same inode, same length, new content: garbage from 64 KiB on.
-    let mut bytes = std::fs::read(&track).unwrap_or_else(|e| panic!("{e}"));
+    let mut bytes = std::fs::read(&track).unwrap();
     let mut x = 0x9E37_79B9u32;
     for b in bytes.iter_mut().skip(64 << 10) {
         x ^= x << 13;
@@ -210,7 +212,7 @@ fn a_source_overwritten_while_playing_is_reported_once_and_skipped() {
         x ^= x << 5;
         *b = x as u8;
     }
-    std::fs::write(&track, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&track, &bytes).unwrap();
     s.send(r#"{"cmd":"seek","seconds":30}"#);
     s.wait_for("the next track", Duration::from_secs(60), |v| {
         v["event"] == "track" && v["entry"] == 1
@@ -227,8 +229,8 @@ fn a_source_overwritten_while_playing_is_reported_once_and_skipped() {
     let stats = hearth(&cache)
         .args(["cache", "verify", "--json"])
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let report: Value = serde_json::from_slice(&stats.stdout).unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
+    let report: Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(report["bad_chunks"], serde_json::json!([]), "{report}");
 }
 

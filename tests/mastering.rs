@@ -4,6 +4,8 @@
 //! dynamic to reach the target under the ceiling, in which case it is as loud as the ceiling
 //! allows. The full analysis and the chain's estimate agree within 0.5 LU.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 use std::path::{Path, PathBuf};
 
 use ebur128::{EbuR128, Mode};
@@ -22,13 +24,13 @@ fn write_wav(path: &Path, rate: u32, frames: usize, mut f: impl FnMut(usize) -> 
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
     };
-    let mut w = hound::WavWriter::create(path, spec).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
     for i in 0..frames {
         let (l, r) = f(i);
-        w.write_sample(l).unwrap_or_else(|e| panic!("{e}"));
-        w.write_sample(r).unwrap_or_else(|e| panic!("{e}"));
+        w.write_sample(l).unwrap();
+        w.write_sample(r).unwrap();
     }
-    w.finalize().unwrap_or_else(|e| panic!("{e}"));
+    w.finalize().unwrap();
 }
 
 struct Measured {
@@ -40,19 +42,15 @@ struct Measured {
 fn master(path: &Path, preset: Preset, rate: u32) -> Measured {
     let mut source =
         Source::open(path, Some(rate)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let analysis = enhance::analyse(&mut source, false).unwrap_or_else(|e| panic!("{e}"));
-    let calibration =
-        enhance::calibrate(&mut source, preset, &analysis).unwrap_or_else(|e| panic!("{e}"));
+    let analysis = enhance::analyse(&mut source, false).unwrap();
+    let calibration = enhance::calibrate(&mut source, preset, &analysis).unwrap();
     let mut chain = Chain::new(preset, &analysis, calibration, rate);
-    let mut meter =
-        EbuR128::new(2, rate, Mode::I | Mode::TRUE_PEAK).unwrap_or_else(|e| panic!("{e}"));
+    let mut meter = EbuR128::new(2, rate, Mode::I | Mode::TRUE_PEAK).unwrap();
     enhance::stream_enhanced(&mut source, &mut chain, |_, enhanced, _| {
-        meter
-            .add_frames_f32(enhanced)
-            .unwrap_or_else(|e| panic!("{e}"));
+        meter.add_frames_f32(enhanced).unwrap();
         Ok(())
     })
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let tp = (0..2)
         .map(|c| meter.true_peak(c).unwrap_or(0.0))
         .fold(0.0f64, f64::max);
@@ -102,7 +100,7 @@ fn the_demo_lands_on_every_target_under_the_ceiling() {
 
 #[test]
 fn test_signals_land_on_every_target_under_the_ceiling() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let rate = 48_000;
     // Quiet noise (about -30 LUFS): needs +12..+18 dB of gain.
     let quiet = dir.path().join("quiet_noise.wav");
@@ -135,7 +133,7 @@ fn test_signals_land_on_every_target_under_the_ceiling() {
 #[test]
 fn too_dynamic_sources_are_as_loud_as_the_ceiling_allows() {
     // Isolated clicks in silence: reaching -14 LUFS would need peaks far above the ceiling.
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clicks.wav");
     let rate = 48_000;
     write_wav(&path, rate, rate as usize * 10, |i| {
@@ -165,7 +163,7 @@ fn too_dynamic_sources_are_as_loud_as_the_ceiling_allows() {
 
 #[test]
 fn the_chains_estimate_agrees_with_the_full_analysis() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     // A long (3 minute) track whose loudness changes section by section, so the estimate really
     // is an estimate (16 windows).
     let path = dir.path().join("long.wav");
@@ -184,9 +182,9 @@ fn the_chains_estimate_agrees_with_the_full_analysis() {
         ("long", path.as_path()),
         ("demo", asset("demo.flac").as_path()),
     ] {
-        let mut source = Source::open(file, None).unwrap_or_else(|e| panic!("{e}"));
-        let full = enhance::analyse(&mut source, true).unwrap_or_else(|e| panic!("{e}"));
-        let estimate = enhance::analyse(&mut source, false).unwrap_or_else(|e| panic!("{e}"));
+        let mut source = Source::open(file, None).unwrap();
+        let full = enhance::analyse(&mut source, true).unwrap();
+        let estimate = enhance::analyse(&mut source, false).unwrap();
         assert!(
             (full.integrated_lufs - estimate.integrated_lufs).abs() <= 0.5,
             "{name}: full {:.2} vs estimate {:.2} LUFS",

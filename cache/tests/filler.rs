@@ -2,6 +2,8 @@
 //! cannot be written, a warm restart that decodes nothing, and enhanced chunks that equal a
 //! front-to-back pass.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use std::sync::Arc;
@@ -48,7 +50,7 @@ fn drain(consumer: &mut HotConsumer) -> Vec<(u32, Variant, Vec<f32>)> {
 
 #[test]
 fn after_a_seek_the_next_steps_serve_p0_then_p1_before_any_warming() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (mut filler, mut consumer, _store) = setup(dir.path());
     filler.set_demand(Demand {
         playing: Some(Interest { entry: 1, frame: 0 }),
@@ -128,7 +130,7 @@ fn after_a_seek_the_next_steps_serve_p0_then_p1_before_any_warming() {
 
 #[test]
 fn chunks_still_arrive_when_the_cache_cannot_be_written_and_it_is_reported_once() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (mut filler, mut consumer, store) = setup(dir.path());
     filler.set_demand(Demand {
         playing: Some(Interest { entry: 1, frame: 0 }),
@@ -182,7 +184,7 @@ fn chunks_still_arrive_when_the_cache_cannot_be_written_and_it_is_reported_once(
 
 #[test]
 fn a_warmed_track_plays_after_a_restart_without_decoding() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let first = {
         let (mut filler, mut consumer, store) = setup(dir.path());
         filler.set_demand(Demand {
@@ -202,7 +204,7 @@ fn a_warmed_track_plays_after_a_restart_without_decoding() {
             |e| matches!(e, FillerEvent::CacheProgress { present, total, .. } if present == total)
         ));
         drain(&mut consumer);
-        store.flush_index().unwrap_or_else(|e| panic!("{e}"));
+        store.flush_index().unwrap();
         // Serve chunk 3 in both variants from this session for comparison.
         filler.set_demand(Demand {
             presets: vec![Preset::Warm],
@@ -245,22 +247,20 @@ fn a_warmed_track_plays_after_a_restart_without_decoding() {
 
 #[test]
 fn enhanced_chunks_served_at_random_equal_a_front_to_back_pass() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (mut filler, mut consumer, _store) = setup(dir.path());
     let preset = Preset::Punchy;
     // Reference: the whole track streamed through the chain with the same analysis.
-    let mut source = Source::open(&common::fixture("flac16_44k.flac"), Some(RATE))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let analysis = enhance::analyse(&mut source, false).unwrap_or_else(|e| panic!("{e}"));
-    let calibration =
-        enhance::calibrate(&mut source, preset, &analysis).unwrap_or_else(|e| panic!("{e}"));
+    let mut source = Source::open(&common::fixture("flac16_44k.flac"), Some(RATE)).unwrap();
+    let analysis = enhance::analyse(&mut source, false).unwrap();
+    let calibration = enhance::calibrate(&mut source, preset, &analysis).unwrap();
     let mut chain = Chain::new(preset, &analysis, calibration, RATE);
     let mut reference = Vec::new();
     enhance::stream_enhanced(&mut source, &mut chain, |_, e, _| {
         reference.extend_from_slice(e);
         Ok(())
     })
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     for chunk in [7u64, 2, 10, 0, 5].into_iter() {
         filler.set_demand(Demand {
             presets: vec![preset],
@@ -291,8 +291,8 @@ fn enhanced_chunks_served_at_random_equal_a_front_to_back_pass() {
 /// every chunk it caches equals the same chunk produced on its own, cold.
 #[test]
 fn streamed_warming_equals_chunks_produced_on_their_own() {
-    let warmed_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let cold_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let warmed_dir = tempfile::tempdir().unwrap();
+    let cold_dir = tempfile::tempdir().unwrap();
     let presets = vec![Preset::Bright, Preset::Loudness];
     let (mut warmed, mut warmed_rx, _s1) = setup(warmed_dir.path());
     warmed.set_demand(Demand {
@@ -356,7 +356,7 @@ fn streamed_warming_equals_chunks_produced_on_their_own() {
 /// analysis of its own that never came.)
 #[test]
 fn the_background_filler_precalibrates_every_preset_from_the_hot_fillers_analysis() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(WarmStore::open(CacheConfig::new(dir.path())));
     let (producer, mut consumer) = hot_tier(HotConfig {
         chunk_frames: CHUNK,

@@ -4,13 +4,15 @@
 //!
 //! A crash the fuzzer finds goes here, its input inline (or in `assets/fixtures/` if large).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use common::fixtures;
 use hearth_cache::fuzzing;
 
 fn scratch() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
+    tempfile::tempdir().unwrap()
 }
 
 /// Every fixture under every extension hint, whole, cut short at several points, and with
@@ -19,14 +21,14 @@ fn scratch() -> tempfile::TempDir {
 fn decode_survives_the_fixtures_cut_and_flipped() {
     let dir = scratch();
     let mut files: Vec<_> = std::fs::read_dir(fixtures())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e != "md"))
         .collect();
     files.sort();
     for path in files {
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = std::fs::read(&path).unwrap();
         for hint in 0..9u8 {
             let mut input = vec![hint];
             input.extend_from_slice(&bytes);

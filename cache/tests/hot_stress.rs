@@ -5,6 +5,8 @@
 //! and so does the slot's `start`), in order, exactly once, and every slot must come home: none lost, none
 //! duplicated, none torn.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;

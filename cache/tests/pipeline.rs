@@ -2,6 +2,8 @@
 //! bit-exact lossless decoding, channel mapping, and a resampler that keeps tones where they
 //! belong and removes what cannot be represented.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use std::f64::consts::PI;
@@ -15,7 +17,7 @@ use common::{FORMATS, fixture, read_wav_pcm};
 fn read_all(path: &Path, rate: Option<u32>) -> (Vec<f32>, Source) {
     let mut src = Source::open(path, rate).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out = vec![0.0; src.frames() as usize * 2];
-    src.read(0, &mut out).unwrap_or_else(|e| panic!("{e}"));
+    src.read(0, &mut out).unwrap();
     (out, src)
 }
 
@@ -43,7 +45,7 @@ fn every_format_has_its_exact_length_at_source_rate_and_within_one_frame_resampl
         );
         let from = native.info().sample_rate;
         for &rate in rates {
-            let s = Source::open(&fixture(name), Some(rate)).unwrap_or_else(|e| panic!("{e}"));
+            let s = Source::open(&fixture(name), Some(rate)).unwrap();
             let ideal = src_frames as f64 * f64::from(rate) / f64::from(from);
             assert!(
                 (s.frames() as f64 - ideal).abs() <= 1.0,
@@ -89,11 +91,9 @@ fn flac_matches_its_own_md5_signature() {
         ("flac24_96k.flac", 24, 2),
     ] {
         let path = fixture(name);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = std::fs::read(&path).unwrap();
         // STREAMINFO is the first metadata block: MD5 is its last 16 bytes (offset 8 + 18).
-        let md5: [u8; 16] = bytes[8 + 18..8 + 34]
-            .try_into()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let md5: [u8; 16] = bytes[8 + 18..8 + 34].try_into().unwrap();
         let (out, _) = read_all(&path, None);
         let scale = (1i64 << (bits - 1)) as f32;
         let mut h = Md5::default();
@@ -145,13 +145,13 @@ fn write_tone(path: &Path, rate: u32, freq: f64, seconds: f64) {
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
     };
-    let mut w = hound::WavWriter::create(path, spec).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
     for n in 0..(f64::from(rate) * seconds) as u64 {
         let s = (0.5 * (2.0 * PI * freq * n as f64 / f64::from(rate)).sin()) as f32;
-        w.write_sample(s).unwrap_or_else(|e| panic!("{e}"));
-        w.write_sample(-s).unwrap_or_else(|e| panic!("{e}"));
+        w.write_sample(s).unwrap();
+        w.write_sample(-s).unwrap();
     }
-    w.finalize().unwrap_or_else(|e| panic!("{e}"));
+    w.finalize().unwrap();
 }
 
 /// Largest deviation from the ideal tone, away from the track's edges.
@@ -170,7 +170,7 @@ fn tone_error(out: &[f32], rate: u32, freq: f64) -> f32 {
 
 #[test]
 fn resampling_keeps_tones_in_place_and_in_phase() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     for (from, to, freq) in [
         (44_100, 48_000, 1000.0),
         (96_000, 48_000, 5000.0),
@@ -188,7 +188,7 @@ fn resampling_keeps_tones_in_place_and_in_phase() {
 
 #[test]
 fn downsampling_removes_what_the_new_rate_cannot_hold() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ultrasonic.wav");
     // 30 kHz at 96 kHz would alias to 18 kHz at 48 kHz without an anti-aliasing filter.
     write_tone(&path, 96_000, 30_000.0, 1.0);
@@ -206,15 +206,13 @@ fn downsampling_removes_what_the_new_rate_cannot_hold() {
 
 #[test]
 fn block_resampler_is_allocation_free_after_construction() {
-    let mut rs = BlockResampler::new(44_100, 48_000).unwrap_or_else(|e| panic!("{e}"));
+    let mut rs = BlockResampler::new(44_100, 48_000).unwrap();
     let input = vec![0.25f32; rs.block_in() * 2];
     let mut output = vec![0.0f32; rs.block_out() * 2];
-    rs.process(&input, &mut output)
-        .unwrap_or_else(|e| panic!("{e}"));
+    rs.process(&input, &mut output).unwrap();
     let before = common::alloc::count();
     for _ in 0..50 {
-        rs.process(&input, &mut output)
-            .unwrap_or_else(|e| panic!("{e}"));
+        rs.process(&input, &mut output).unwrap();
     }
     assert_eq!(
         common::alloc::count() - before,
@@ -228,7 +226,7 @@ fn block_resampler_is_allocation_free_after_construction() {
 /// handle opened first, never the path again.
 #[test]
 fn a_deleted_file_keeps_decoding_in_any_order() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     for &(name, _) in FORMATS {
         let original = fixture(name);
         let ext = original
@@ -236,14 +234,13 @@ fn a_deleted_file_keeps_decoding_in_any_order() {
             .map(|e| e.to_string_lossy().into_owned())
             .unwrap_or_default();
         let copy = dir.path().join(format!("copy.{ext}"));
-        std::fs::copy(&original, &copy).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(&original, &copy).unwrap();
         let (whole, _) = read_all(&original, Some(48_000));
-        let mut src = Source::open(&copy, Some(48_000)).unwrap_or_else(|e| panic!("{e}"));
+        let mut src = Source::open(&copy, Some(48_000)).unwrap();
         let frames = src.frames();
         let mut buf = vec![0.0f32; 4096 * 2];
-        src.read(frames / 2, &mut buf)
-            .unwrap_or_else(|e| panic!("{e}"));
-        std::fs::remove_file(&copy).unwrap_or_else(|e| panic!("{e}"));
+        src.read(frames / 2, &mut buf).unwrap();
+        std::fs::remove_file(&copy).unwrap();
         for start in [0, frames / 3, 0, frames - 4096] {
             src.read(start, &mut buf)
                 .unwrap_or_else(|e| panic!("{name} after deletion, at {start}: {e}"));

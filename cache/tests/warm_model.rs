@@ -4,6 +4,8 @@
 //! settled: the byte budget and track cap are kept (unless only pinned tracks remain), pinned
 //! tracks are never evicted, and tracks idle for longer than the time-to-live are gone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -141,7 +143,7 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let clock = Arc::new(ManualClock::new(start));
         let mut config = CacheConfig::new(dir.path().join("cache"));
@@ -152,8 +154,8 @@ impl Harness {
         let fps: Vec<Fingerprint> = (0..TRACKS)
             .map(|t| {
                 let p = dir.path().join(format!("source{t}"));
-                std::fs::write(&p, vec![t as u8; 1000 + t]).unwrap_or_else(|e| panic!("{e}"));
-                Fingerprint::of(&p).unwrap_or_else(|e| panic!("{e}"))
+                std::fs::write(&p, vec![t as u8; 1000 + t]).unwrap();
+                Fingerprint::of(&p).unwrap()
             })
             .collect();
         let ids = fps.iter().map(|fp| track_id(fp, 48_000, 2)).collect();

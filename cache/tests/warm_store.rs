@@ -2,6 +2,8 @@
 //! source, a directory that turns read-only or disappears mid-fill, exact byte accounting,
 //! statistics across runs, a damaged index, two stores sharing a directory, clean and verify.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use std::fs::{self, OpenOptions};
@@ -18,8 +20,8 @@ use hearth_dsp::{ANALYSIS_VERSION, Preset, TrackAnalysis};
 
 use common::fixture;
 
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
+fn ok<T, E: std::fmt::Debug>(r: Result<T, E>) -> T {
+    r.unwrap()
 }
 
 fn some<T>(o: Option<T>, what: &str) -> T {

@@ -366,8 +366,8 @@ pub(crate) mod tests {
                 [s, s]
             })
             .collect();
-        let mut a = Analyzer::new(rate, (rate * 10) as u64, true).unwrap_or_else(|e| panic!("{e}"));
-        a.feed(&audio).unwrap_or_else(|e| panic!("{e}"));
+        let mut a = Analyzer::new(rate, (rate * 10) as u64, true).unwrap();
+        a.feed(&audio).unwrap();
         let r = a.finish();
         assert!(
             (r.integrated_lufs - (-20.0)).abs() < 0.2,

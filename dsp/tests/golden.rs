@@ -4,6 +4,8 @@
 //! The summaries are regenerated only on purpose, after a deliberate change to the sound:
 //! `HEARTH_BLESS=1 cargo test -p hearth-dsp --test golden`, then review the diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use std::fmt::Write;

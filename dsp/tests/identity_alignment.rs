@@ -1,6 +1,8 @@
 //! A chain with every stage neutral is the identity; the enhanced variant is sample-aligned
 //! with the original (an impulse stays where it was); intensity 0 is the original bit for bit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use hearth_dsp::biquad::Band;

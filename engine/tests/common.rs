@@ -1,5 +1,6 @@
 //! Helpers for the engine's offline tests.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 
 use std::path::{Path, PathBuf};
 
@@ -33,14 +34,14 @@ pub fn offline(dir: &Path, enhance: bool) -> (Engine, OfflineRenderer) {
         .cache_dir(dir)
         .enhancement(enhance, hearth_dsp::Preset::Warm, 1.0)
         .build_offline()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
 }
 
 /// The whole track at the engine rate, as the pipeline decodes it.
 pub fn source(path: &Path) -> Vec<f32> {
-    let mut s = Source::open(path, Some(RATE)).unwrap_or_else(|e| panic!("{e}"));
+    let mut s = Source::open(path, Some(RATE)).unwrap();
     let mut v = vec![0.0; s.frames() as usize * 2];
-    s.read(0, &mut v).unwrap_or_else(|e| panic!("{e}"));
+    s.read(0, &mut v).unwrap();
     v
 }
 
@@ -76,29 +77,29 @@ pub fn write_sine(path: &Path, rate: u32, seconds: f32, freq: f32, right: f32) {
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
     };
-    let mut w = hound::WavWriter::create(path, spec).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
     let n = (rate as f32 * seconds) as usize;
     for i in 0..n {
         let t = i as f32 / rate as f32;
         let env = (std::f32::consts::PI * i as f32 / n as f32).sin();
         let s = 0.5 * env * (std::f32::consts::TAU * freq * t).sin();
-        w.write_sample(s).unwrap_or_else(|e| panic!("{e}"));
-        w.write_sample(right * s).unwrap_or_else(|e| panic!("{e}"));
+        w.write_sample(s).unwrap();
+        w.write_sample(right * s).unwrap();
     }
-    w.finalize().unwrap_or_else(|e| panic!("{e}"));
+    w.finalize().unwrap();
 }
 
 /// A track's enhanced variant, front to back.
 pub fn enhanced(path: &Path, preset: hearth_dsp::Preset) -> Vec<f32> {
-    let mut s = Source::open(path, Some(RATE)).unwrap_or_else(|e| panic!("{e}"));
-    let a = hearth_cache::enhance::analyse(&mut s, false).unwrap_or_else(|e| panic!("{e}"));
-    let c = hearth_cache::enhance::calibrate(&mut s, preset, &a).unwrap_or_else(|e| panic!("{e}"));
+    let mut s = Source::open(path, Some(RATE)).unwrap();
+    let a = hearth_cache::enhance::analyse(&mut s, false).unwrap();
+    let c = hearth_cache::enhance::calibrate(&mut s, preset, &a).unwrap();
     let mut chain = hearth_dsp::Chain::new(preset, &a, c, RATE);
     let mut out = Vec::new();
     hearth_cache::enhance::stream_enhanced(&mut s, &mut chain, |_, e, _| {
         out.extend_from_slice(e);
         Ok(())
     })
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     out
 }

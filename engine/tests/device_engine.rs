@@ -10,6 +10,8 @@
 //! ../shared/alsa/null-sink.sh stop
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use std::path::Path;
@@ -27,21 +29,19 @@ fn the_demo_plays_seeks_and_toggles_on_a_real_device_without_underruns() {
         );
         return;
     }
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let engine = EngineBuilder::new()
         .cache_dir(dir.path().join("cache"))
         .buffer_frames(512)
         .build(OutputSpec::Device { name: None })
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let info = engine
         .output_info()
         .unwrap_or_else(|| panic!("no output info"));
     assert_eq!(info.kind, OutputKind::Device, "fell back to {info:?}");
     let events = engine.events();
-    engine
-        .enqueue(common::asset("demo.flac"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(common::asset("demo.flac")).unwrap();
+    engine.play().unwrap();
     // Wait until the audio is flowing (PulseAudio takes up to ~2 s to start pacing).
     let start = Instant::now();
     while engine
@@ -65,17 +65,13 @@ fn the_demo_plays_seeks_and_toggles_on_a_real_device_without_underruns() {
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
     std::thread::sleep(Duration::from_millis(800));
-    engine
-        .seek(Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("{e}"));
+    engine.seek(Duration::from_secs(20)).unwrap();
     std::thread::sleep(Duration::from_millis(800));
     engine.set_enhancement(false);
     std::thread::sleep(Duration::from_millis(800));
     engine.set_enhancement(true);
     std::thread::sleep(Duration::from_millis(800));
-    engine
-        .seek(Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}"));
+    engine.seek(Duration::from_secs(5)).unwrap();
     let _ = recorder.wait();
     let position = engine
         .position()

@@ -3,6 +3,8 @@
 //! enhancement toggle, an intensity sweep, a preset change, a track change, a forced miss and
 //! pause/resume runs inside `assert_no_alloc`. (The filler's work between calls is outside.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use std::time::Duration;
@@ -36,25 +38,17 @@ fn render_never_allocates_or_frees() {
     );
     reset_violation_count();
 
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (engine, mut r) = offline(dir.path(), true);
     let events = engine.events();
-    engine
-        .enqueue(asset("demo.flac"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    engine
-        .enqueue(fixture("mp3_cbr.mp3"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(asset("demo.flac")).unwrap();
+    engine.enqueue(fixture("mp3_cbr.mp3")).unwrap();
+    engine.play().unwrap();
     rt(&mut r, 48_000, 256);
     // Cached seek (back to audio already produced) and uncached seek (never produced).
-    engine
-        .seek(Duration::from_millis(200))
-        .unwrap_or_else(|e| panic!("{e}"));
+    engine.seek(Duration::from_millis(200)).unwrap();
     rt(&mut r, 4_800, 256);
-    engine
-        .seek(Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{e}"));
+    engine.seek(Duration::from_secs(30)).unwrap();
     rt(&mut r, 4_800, 256);
     engine.set_enhancement(false);
     rt(&mut r, 2_400, 128);
@@ -65,16 +59,16 @@ fn render_never_allocates_or_frees() {
     }
     engine.set_preset(Preset::Bright);
     rt(&mut r, 9_600, 1024);
-    engine.next().unwrap_or_else(|e| panic!("{e}"));
+    engine.next().unwrap();
     rt(&mut r, 9_600, 256);
     // A forced miss: the filler stops, playback runs into a chunk that never comes.
     engine.stall_filler(true);
     rt(&mut r, 3 * CHUNK as usize, 256);
     engine.stall_filler(false);
     rt(&mut r, 4_800, 256);
-    engine.pause().unwrap_or_else(|e| panic!("{e}"));
+    engine.pause().unwrap();
     rt(&mut r, 4_800, 256);
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap();
     rt(&mut r, 4_800, 256);
     assert_eq!(violation_count(), 0, "render allocated or freed");
     // The session really did all of that.

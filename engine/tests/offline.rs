@@ -2,6 +2,8 @@
 //! lands on its exact target after the crossfade, a toggle starts crossfading in the next
 //! call, gapless joins have no gap and no overlap, and a busy session adds no clicks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use std::time::Duration;
@@ -13,12 +15,12 @@ use hearth_engine::Event;
 
 #[test]
 fn playback_is_the_source_sample_for_sample() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (engine, mut r) = offline(dir.path(), false);
     let path = fixture("flac16_44k.flac");
     let want = source(&path);
-    engine.enqueue(&path).unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&path).unwrap();
+    engine.play().unwrap();
     let got = render(&mut r, want.len() / 2 + 1000, 256);
     // After the 10 ms fade-in, bit-exact; then silence after the end.
     assert_eq!(&got[RAMP * 2..want.len()], &want[RAMP * 2..]);
@@ -34,17 +36,17 @@ fn playback_is_the_source_sample_for_sample() {
 
 #[test]
 fn a_seek_lands_on_its_exact_target_in_the_next_render_call() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (engine, mut r) = offline(dir.path(), false);
     let path = fixture("wav16.wav");
     let want = source(&path);
-    engine.enqueue(&path).unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&path).unwrap();
+    engine.play().unwrap();
     render(&mut r, 4096, 256);
     for target in [60_000u64, 3_333, 41_234, 90_000] {
         engine
             .seek(Duration::from_secs_f64(target as f64 / f64::from(RATE)))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         let out = render(&mut r, 1024, 1024);
         // Frame t: the source at exactly `target + t` once the crossfade is over.
         let from = (target as usize + XFADE) * 2;
@@ -63,12 +65,12 @@ fn a_seek_lands_on_its_exact_target_in_the_next_render_call() {
 
 #[test]
 fn an_enhancement_toggle_starts_crossfading_in_the_next_call() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (engine, mut r) = offline(dir.path(), false);
     let path = fixture("wav16.wav");
     let want = source(&path);
-    engine.enqueue(&path).unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&path).unwrap();
+    engine.play().unwrap();
     let before = render(&mut r, 8192, 512);
     assert_eq!(&before[RAMP * 2..], &want[RAMP * 2..8192 * 2]);
     engine.set_enhancement(true);
@@ -99,15 +101,15 @@ fn an_enhancement_toggle_starts_crossfading_in_the_next_call() {
 
 #[test]
 fn gapless_join_has_no_gap_and_no_overlap() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (engine, mut r) = offline(dir.path(), false);
     let events = engine.events();
     let a = fixture("flac16_44k.flac"); // 44.1 kHz FLAC, resampled
     let b = fixture("wav24_48k.wav"); // 48 kHz 24-bit WAV
     let (wa, wb) = (source(&a), source(&b));
-    engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
-    engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&a).unwrap();
+    engine.enqueue(&b).unwrap();
+    engine.play().unwrap();
     let total = (wa.len() + wb.len()) / 2;
     let got = render(&mut r, total + 4096, 256);
     let mut want = wa.clone();
@@ -130,13 +132,13 @@ fn gapless_join_has_no_gap_and_no_overlap() {
 
 #[test]
 fn a_busy_session_adds_no_clicks() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (engine, mut r) = offline(dir.path(), true);
     let a = asset("demo.flac");
     let b = fixture("vorbis.ogg");
-    engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
-    engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&a).unwrap();
+    engine.enqueue(&b).unwrap();
+    engine.play().unwrap();
     // The largest step the material itself contains, in any variant the session can play.
     let mut material = 0.0f32;
     for p in [&a, &b] {
@@ -149,9 +151,7 @@ fn a_busy_session_adds_no_clicks() {
     let mut push =
         |r: &mut hearth_engine::OfflineRenderer, frames: usize| out.extend(render(r, frames, 256));
     push(&mut r, 24_000);
-    engine
-        .seek(Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("{e}"));
+    engine.seek(Duration::from_secs(20)).unwrap();
     push(&mut r, 12_000);
     engine.set_enhancement(false);
     push(&mut r, 6_000);
@@ -162,15 +162,13 @@ fn a_busy_session_adds_no_clicks() {
     }
     engine.set_preset(hearth_dsp::Preset::Punchy);
     push(&mut r, 12_000);
-    engine.pause().unwrap_or_else(|e| panic!("{e}"));
+    engine.pause().unwrap();
     push(&mut r, 4_800);
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap();
     push(&mut r, 9_600);
-    engine
-        .seek(Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}"));
+    engine.seek(Duration::from_secs(5)).unwrap();
     push(&mut r, 9_600);
-    engine.next().unwrap_or_else(|e| panic!("{e}"));
+    engine.next().unwrap();
     push(&mut r, 24_000);
     let worst = max_step(&out);
     eprintln!("largest step {worst}, material {material}");
@@ -186,7 +184,7 @@ fn a_busy_session_adds_no_clicks() {
 /// (any variant) plus 0.01.
 #[test]
 fn seeks_toggles_sweeps_pauses_and_skips_are_click_free() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.wav");
     let b = dir.path().join("b.wav");
     write_sine(&a, RATE, 6.0, 100.0, -1.0);
@@ -199,17 +197,15 @@ fn seeks_toggles_sweeps_pauses_and_skips_are_click_free() {
         }
     }
     let (engine, mut r) = offline(&dir.path().join("cache"), true);
-    engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
-    engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&a).unwrap();
+    engine.enqueue(&b).unwrap();
+    engine.play().unwrap();
     let mut out = Vec::new();
     let mut run =
         |r: &mut hearth_engine::OfflineRenderer, frames: usize| out.extend(render(r, frames, 256));
     run(&mut r, 48_000);
     for (i, t) in [3.7f64, 1.2, 4.9, 2.2].iter().enumerate() {
-        engine
-            .seek(Duration::from_secs_f64(*t))
-            .unwrap_or_else(|e| panic!("{e}"));
+        engine.seek(Duration::from_secs_f64(*t)).unwrap();
         run(&mut r, 2_000 + i * 777);
     }
     engine.set_enhancement(false);
@@ -222,17 +218,15 @@ fn seeks_toggles_sweeps_pauses_and_skips_are_click_free() {
     engine.set_intensity(1.0);
     engine.set_preset(Preset::Punchy);
     run(&mut r, 6_000);
-    engine.pause().unwrap_or_else(|e| panic!("{e}"));
+    engine.pause().unwrap();
     run(&mut r, 3_000);
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap();
     run(&mut r, 6_000);
     engine.set_volume(0.5);
     run(&mut r, 3_000);
-    engine.next().unwrap_or_else(|e| panic!("{e}"));
+    engine.next().unwrap();
     run(&mut r, 20_000);
-    engine
-        .seek(Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("{e}"));
+    engine.seek(Duration::from_secs(1)).unwrap();
     run(&mut r, 10_000);
     let worst = max_step(&out);
     eprintln!("largest step {worst}, material {material}");
@@ -251,7 +245,7 @@ fn seeks_toggles_sweeps_pauses_and_skips_are_click_free() {
 /// renders bit-identically with it and without it, gapless and with a track crossfade.
 #[test]
 fn steady_runs_render_exactly_what_frame_by_frame_rendering_does() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let a = fixture("flac16_44k.flac");
     let b = fixture("vorbis.ogg");
     let session = |steady: bool, crossfade: u64| {
@@ -262,19 +256,17 @@ fn steady_runs_render_exactly_what_frame_by_frame_rendering_does() {
             .enhancement(true, Preset::Gentle, 1.0)
             .track_crossfade(Duration::from_millis(crossfade))
             .build_offline()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         r.set_steady_runs(steady);
-        engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
-        engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
-        engine.play().unwrap_or_else(|e| panic!("{e}"));
+        engine.enqueue(&a).unwrap();
+        engine.enqueue(&b).unwrap();
+        engine.play().unwrap();
         let mut out = Vec::new();
         let mut run = |r: &mut hearth_engine::OfflineRenderer, frames: usize, buffer: usize| {
             out.extend(render(r, frames, buffer))
         };
         run(&mut r, 30_000, 256);
-        engine
-            .seek(Duration::from_secs_f64(1.3))
-            .unwrap_or_else(|e| panic!("{e}"));
+        engine.seek(Duration::from_secs_f64(1.3)).unwrap();
         run(&mut r, 5_000, 333);
         engine.set_enhancement(false);
         run(&mut r, 5_000, 64);
@@ -285,14 +277,12 @@ fn steady_runs_render_exactly_what_frame_by_frame_rendering_does() {
         }
         engine.set_preset(Preset::Warm);
         run(&mut r, 4_000, 256);
-        engine.pause().unwrap_or_else(|e| panic!("{e}"));
+        engine.pause().unwrap();
         run(&mut r, 2_000, 256);
-        engine.play().unwrap_or_else(|e| panic!("{e}"));
+        engine.play().unwrap();
         engine.set_volume(0.7);
         run(&mut r, 3_000, 500);
-        engine
-            .seek(Duration::from_secs_f64(0.2))
-            .unwrap_or_else(|e| panic!("{e}"));
+        engine.seek(Duration::from_secs_f64(0.2)).unwrap();
         // Through the end of `a` into `b` (gapless) and `b` to its end.
         run(&mut r, 200_000, 512);
         out
@@ -321,7 +311,7 @@ fn steady_runs_render_exactly_what_frame_by_frame_rendering_does() {
 /// power), and the queue is that much shorter; without one, the join is gapless (see above).
 #[test]
 fn a_track_crossfade_overlaps_the_tracks_by_its_length() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (engine, mut r) = hearth_engine::EngineBuilder::new()
         .rate(RATE)
         .chunk_frames(CHUNK)
@@ -329,14 +319,14 @@ fn a_track_crossfade_overlaps_the_tracks_by_its_length() {
         .enhancement(false, Preset::Warm, 1.0)
         .track_crossfade(Duration::from_millis(500))
         .build_offline()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let events = engine.events();
     let a = fixture("flac16_44k.flac");
     let b = fixture("wav16.wav");
     let (wa, wb) = (source(&a), source(&b));
-    engine.enqueue(&a).unwrap_or_else(|e| panic!("{e}"));
-    engine.enqueue(&b).unwrap_or_else(|e| panic!("{e}"));
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.enqueue(&a).unwrap();
+    engine.enqueue(&b).unwrap();
+    engine.play().unwrap();
     let xf = 24_000usize;
     let (na, nb) = (wa.len() / 2, wb.len() / 2);
     let got = render(&mut r, na + nb, 64);

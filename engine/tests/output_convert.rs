@@ -1,5 +1,7 @@
 //! Channel mapping and sample-format conversion on the way to a device.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 use cpal::{I24, U24};
 use hearth_engine::output::{DeviceSample, Dither, write_frames};
 

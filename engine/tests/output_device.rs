@@ -14,6 +14,8 @@
 //! test using the device at the same time: it is `#[ignore]`d and also needs
 //! `HEARTH_ALSA_LOSS_TEST=1` (`-- --ignored device_loss`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod output_support;
 
 use std::path::{Path, PathBuf};
@@ -164,7 +166,7 @@ fn plays_a_sine_through_the_alsa_null_sink() {
     );
 
     // Capture what reaches the sink for 3 s while the stream plays on.
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture.wav");
     let window = Instant::now();
     run_script(&["record", &capture.to_string_lossy(), "3"]);
@@ -226,10 +228,7 @@ fn plays_a_sine_through_the_alsa_null_sink() {
         hound::WavReader::open(&capture).unwrap_or_else(|e| panic!("reading the capture: {e}"));
     let spec = reader.spec();
     assert_eq!((spec.channels, spec.sample_rate), (2, RATE));
-    let samples: Vec<f32> = reader
-        .samples::<f32>()
-        .map(|s| s.unwrap_or_else(|e| panic!("{e}")))
-        .collect();
+    let samples: Vec<f32> = reader.samples::<f32>().map(|s| s.unwrap()).collect();
     let left: Vec<f32> = samples.chunks_exact(2).map(|f| f[0]).collect();
     let right: Vec<f32> = samples.chunks_exact(2).map(|f| f[1]).collect();
     let first = left.iter().position(|x| x.abs() > 1e-3);

@@ -1,6 +1,8 @@
 //! The null and WAV sinks: real-time pacing, underrun detection, the recorded file, and the
 //! source coming back on stop. These run in real time (about 4 s in all).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod output_support;
 
 use std::sync::Arc;
@@ -110,7 +112,7 @@ fn a_stalled_render_is_an_underrun_and_the_clock_resynchronises() {
 
 #[test]
 fn wav_sink_records_exactly_what_was_rendered() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("take.wav");
     let (freq, amp) = (1000.0, 0.5);
     let (source, tally) = Probe::boxed(
@@ -142,21 +144,18 @@ fn wav_sink_records_exactly_what_was_rendered() {
 
     // Only the final file is left: the temporary file was renamed.
     let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .map(|e| e.unwrap_or_else(|e| panic!("{e}")).file_name())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("take.wav")]);
 
-    let mut reader = hound::WavReader::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut reader = hound::WavReader::open(&path).unwrap();
     let spec = reader.spec();
     assert_eq!(spec.channels, 2);
     assert_eq!(spec.sample_rate, RATE);
     assert_eq!(spec.bits_per_sample, 32);
     assert_eq!(spec.sample_format, hound::SampleFormat::Float);
-    let samples: Vec<f32> = reader
-        .samples::<f32>()
-        .map(|s| s.unwrap_or_else(|e| panic!("{e}")))
-        .collect();
+    let samples: Vec<f32> = reader.samples::<f32>().map(|s| s.unwrap()).collect();
     let frames = samples.len() as u64 / 2;
     // Every rendered frame is in the file, no more, no less.
     assert_eq!(frames, tally.frames.load(Ordering::Relaxed));
@@ -207,8 +206,7 @@ fn a_restarted_sink_continues_the_same_stats() {
     let first = stats.callbacks();
     assert!(first > 0);
     // The engine's move after a device loss: same source, same stats, another sink.
-    let negotiated =
-        negotiate(&OutputSpec::Null, Some(44_100), Some(256)).unwrap_or_else(|e| panic!("{e}"));
+    let negotiated = negotiate(&OutputSpec::Null, Some(44_100), Some(256)).unwrap();
     let (out, _n2) = start(negotiated, source, &stats);
     assert_eq!(out.info().rate, 44_100);
     std::thread::sleep(Duration::from_millis(100));

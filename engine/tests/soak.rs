@@ -12,6 +12,8 @@
 //! `cargo test --release -p hearth-engine --test soak -- --ignored` (`HEARTH_SOAK_SECONDS`
 //! and `HEARTH_SOAK_SEED` change its length and seed).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 mod common;
 
 use std::path::Path;
@@ -35,8 +37,9 @@ fn material_step(path: &Path) -> f32 {
         .fold(max_step(&source(path)), f32::max)
 }
 
-/// Resident anonymous memory of this process (heap and the like), bytes.
-fn rss_anon() -> u64 {
+/// Resident anonymous memory of this process (heap and the like), bytes; `None` where
+/// `/proc` does not say (not Linux): the heap check is then skipped, and says so.
+fn rss_anon() -> Option<u64> {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -45,7 +48,7 @@ fn rss_anon() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
-        .map_or(0, |kb| kb * 1024)
+        .map(|kb| kb * 1024)
 }
 
 /// xorshift64*: seeded commands without a dependency.
@@ -77,7 +80,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 fn run_soak(simulated_seconds: u64, seed: u64, track_crossfade: Duration) {
     let wall = Instant::now();
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let tracks = [
         (dir.path().join("a.wav"), RATE, 9.0, 110.0),
         (dir.path().join("b.wav"), 44_100, 7.0, 165.0),
@@ -97,13 +100,13 @@ fn run_soak(simulated_seconds: u64, seed: u64, track_crossfade: Duration) {
         .enhancement(true, Preset::Warm, 1.0)
         .track_crossfade(track_crossfade)
         .build_offline()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let events = engine.events();
     let entries: Vec<_> = tracks
         .iter()
-        .map(|t| engine.enqueue(&t.0).unwrap_or_else(|e| panic!("{e}")))
+        .map(|t| engine.enqueue(&t.0).unwrap())
         .collect();
-    engine.play().unwrap_or_else(|e| panic!("{e}"));
+    engine.play().unwrap();
 
     let mut rng = Rng(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let steps = simulated_seconds * 1000 / 50;
@@ -179,10 +182,10 @@ fn run_soak(simulated_seconds: u64, seed: u64, track_crossfade: Duration) {
         }
         // Warm-up: every track and preset produced at least once; then memory must stay flat.
         if step == steps / 5 {
-            warm_rss = rss_anon();
+            warm_rss = rss_anon().unwrap_or(0);
         }
         if step > steps / 5 {
-            peak_rss = peak_rss.max(rss_anon());
+            peak_rss = peak_rss.max(rss_anon().unwrap_or(0));
         }
 
         let c = rng.below(7) as usize;
@@ -250,10 +253,14 @@ fn run_soak(simulated_seconds: u64, seed: u64, track_crossfade: Duration) {
     );
     assert!(loudest > 0.2, "the session was silent");
     assert!(position_checks > steps / 10, "too few position checks");
-    assert!(
-        growth < 8 << 20,
-        "heap grew by {growth} bytes after warm-up"
-    );
+    if rss_anon().is_none() {
+        eprintln!("soak: no /proc/self/status here; the heap was not measured");
+    } else {
+        assert!(
+            growth < 8 << 20,
+            "heap grew by {growth} bytes after warm-up"
+        );
+    }
 }
 
 #[test]

@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn good_config_parses_and_bad_keys_are_named() {
         let cfg = parse("preset = \"warm\"\nintensity = 0.5\ncache_budget = \"1GiB\"\noutput = \"wav:/tmp/x.wav\"\n")
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!(cfg.preset, Some(Preset::Warm));
         assert_eq!(cfg.cache_budget, Some(ByteSize(1 << 30)));
         let e = parse("presett = \"warm\"").err().unwrap_or_default();

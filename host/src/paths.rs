@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn directories_expand_naturally_sorted_and_skip_the_rest() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         for name in [
             "10 - ten.flac",
             "2 - two.mp3",
@@ -76,11 +76,10 @@ mod tests {
             "notes.txt",
             ".hidden.flac",
         ] {
-            std::fs::write(dir.path().join(name), b"x").unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(dir.path().join(name), b"x").unwrap();
         }
-        std::fs::create_dir(dir.path().join("disc 2")).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("disc 2/3 - three.wav"), b"x")
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(dir.path().join("disc 2")).unwrap();
+        std::fs::write(dir.path().join("disc 2/3 - three.wav"), b"x").unwrap();
         let mut problems = Vec::new();
         let got: Vec<String> = expand(&[dir.path().to_path_buf()], &mut problems)
             .iter()

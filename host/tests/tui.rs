@@ -9,6 +9,8 @@
 //! raw mode off) on quit, at the end of the queue and on a panic (whose message is then
 //! readable). Every wait polls the screen with a deadline; nothing sleeps blindly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -352,7 +354,7 @@ fn plays_seeks_toggles_and_quits_in_a_real_terminal() {
 fn a_bad_file_is_reported_and_skipped_and_the_player_leaves_when_the_queue_ends() {
     let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let bad = dirs.path().join("broken.flac");
-    std::fs::write(&bad, b"this is not audio at all").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&bad, b"this is not audio at all").unwrap();
     let mut player = Player::start_in(dirs, &[bad, demo()], &[]);
     let cooked = player.local_flags();
 

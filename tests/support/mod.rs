@@ -1,6 +1,7 @@
 //! Helpers shared by the tests that drive the `hearth` binary: paths to the assets, the
 //! command with a private cache, and a `hearth play --json` session.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -49,7 +50,7 @@ impl Session {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
         let stderr = Arc::new(Mutex::new(String::new()));
         if let Some(pipe) = child.stderr.take() {
@@ -88,7 +89,7 @@ impl Session {
             .stdin
             .as_mut()
             .unwrap_or_else(|| panic!("no stdin"));
-        writeln!(stdin, "{cmd}").unwrap_or_else(|e| panic!("{e}"));
+        writeln!(stdin, "{cmd}").unwrap();
     }
 
     /// Waits (up to 15 s) for a line matching `pred`; returns it.

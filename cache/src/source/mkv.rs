@@ -351,10 +351,9 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_track() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("g.webm");
-        std::fs::write(&p, [0x1Au8, 0x45, 0xDF, 0xA3, 0x80, 0xff, 0xff])
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&p, [0x1Au8, 0x45, 0xDF, 0xA3, 0x80, 0xff, 0xff]).unwrap();
         assert_eq!(scan_opus_track(&p), None);
     }
 }

@@ -383,9 +383,9 @@ mod tests {
         .concat();
         let moov = [boxed(b"mvhd", &mvhd), boxed(b"trak", &trak)].concat();
         let file = [boxed(b"ftyp", b"M4A \0\0\0\0"), boxed(b"moov", &moov)].concat();
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.m4a");
-        std::fs::write(&path, file).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, file).unwrap();
         assert_eq!(
             edit_trim(&path),
             Some(EditTrim {
@@ -441,11 +441,11 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_trim() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.m4a");
-        std::fs::write(&path, [0xffu8; 100]).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, [0xffu8; 100]).unwrap();
         assert_eq!(edit_trim(&path), None);
-        std::fs::write(&path, boxed(b"moov", &[1, 2, 3])).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, boxed(b"moov", &[1, 2, 3])).unwrap();
         assert_eq!(edit_trim(&path), None);
     }
 }

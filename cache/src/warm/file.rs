@@ -488,10 +488,10 @@ mod tests {
     /// protocol on an anonymous map, with writers and readers on several threads.
     #[test]
     fn chunk_protocol_on_an_anonymous_map() {
-        let f = Arc::new(WarmFile::anonymous(header(40, 16)).unwrap_or_else(|e| panic!("{e}")));
+        let f = Arc::new(WarmFile::anonymous(header(40, 16)).unwrap());
         assert_eq!(f.chunk_count(), 3);
         let mut out = vec![0.0; 32];
-        assert!(!f.read_chunk(0, &mut out).unwrap_or_else(|e| panic!("{e}")));
+        assert!(!f.read_chunk(0, &mut out).unwrap());
         assert!(matches!(
             f.read_chunk(0, &mut out[..30]),
             Err(CacheError::WrongLength { .. })
@@ -502,9 +502,9 @@ mod tests {
         ));
         let last = chunk(&f, 2, 5.0);
         assert_eq!(last.len(), 16, "the last chunk is 8 frames");
-        f.write_chunk(2, &last).unwrap_or_else(|e| panic!("{e}"));
+        f.write_chunk(2, &last).unwrap();
         let mut got = vec![0.0; 16];
-        assert!(f.read_chunk(2, &mut got).unwrap_or_else(|e| panic!("{e}")));
+        assert!(f.read_chunk(2, &mut got).unwrap());
         assert_eq!(got, last);
         assert_eq!(f.presence(), vec![false, false, true]);
 
@@ -516,10 +516,10 @@ mod tests {
                     for i in 0..2 {
                         let want = chunk(&f, i, 1.0 + i as f32);
                         if t == 0 {
-                            f.write_chunk(i, &want).unwrap_or_else(|e| panic!("{e}"));
+                            f.write_chunk(i, &want).unwrap();
                         }
                         // Either absent or exactly the written chunk, never torn.
-                        if f.read_chunk(i, &mut out).unwrap_or_else(|e| panic!("{e}")) {
+                        if f.read_chunk(i, &mut out).unwrap() {
                             assert_eq!(out, want);
                         }
                     }
@@ -539,9 +539,9 @@ mod tests {
 
     #[test]
     fn a_corrupt_checksum_is_detected_cleared_and_counted_once() {
-        let f = WarmFile::anonymous(header(32, 16)).unwrap_or_else(|e| panic!("{e}"));
+        let f = WarmFile::anonymous(header(32, 16)).unwrap();
         let data = chunk(&f, 1, 3.0);
-        f.write_chunk(1, &data).unwrap_or_else(|e| panic!("{e}"));
+        f.write_chunk(1, &data).unwrap();
         // Damage the stored checksum (the PCM is only reachable through a real file; the
         // store's integration tests flip PCM bytes on disk).
         if let Some(sum) = f.checksum(1) {
@@ -549,18 +549,18 @@ mod tests {
         }
         assert_eq!(f.check_chunk(1, &mut Vec::new()), ChunkCheck::BadChecksum);
         let mut out = vec![9.0; 32];
-        assert!(!f.read_chunk(1, &mut out).unwrap_or_else(|e| panic!("{e}")));
+        assert!(!f.read_chunk(1, &mut out).unwrap());
         assert!(
             out.iter().all(|&x| x == 0.0),
             "corrupt samples are never returned"
         );
         assert!(!f.is_present(1));
-        assert!(!f.read_chunk(1, &mut out).unwrap_or_else(|e| panic!("{e}")));
+        assert!(!f.read_chunk(1, &mut out).unwrap());
         assert_eq!(f.corrupt_chunks(), 1);
         assert_eq!(f.shared.counters.snapshot().corrupt_chunks, 1);
         // Produced again, it is served again.
-        f.write_chunk(1, &data).unwrap_or_else(|e| panic!("{e}"));
-        assert!(f.read_chunk(1, &mut out).unwrap_or_else(|e| panic!("{e}")));
+        f.write_chunk(1, &data).unwrap();
+        assert!(f.read_chunk(1, &mut out).unwrap());
         assert_eq!(out, data);
     }
 }

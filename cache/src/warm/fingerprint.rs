@@ -114,24 +114,24 @@ mod tests {
 
     #[test]
     fn fingerprints_follow_content_size_and_path() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.bin");
         let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&a, &big).unwrap_or_else(|e| panic!("{e}"));
-        let fa = Fingerprint::of(&a).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&a, &big).unwrap();
+        let fa = Fingerprint::of(&a).unwrap();
         assert_eq!(fa.size, 300_000);
         assert!(fa.canonical_path.ends_with("a.bin"));
         // Through a relative-looking path with `..`, the same file has the same fingerprint.
         let via = dir.path().join("sub/../a.bin");
-        std::fs::create_dir(dir.path().join("sub")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
         assert_eq!(Fingerprint::of(&via).ok(), Some(fa.clone()));
 
         // A change in the last 64 KiB, size and mtime forced equal, still changes it.
         let mut changed = big.clone();
         changed[299_999] ^= 1;
         let b = dir.path().join("b.bin");
-        std::fs::write(&b, &changed).unwrap_or_else(|e| panic!("{e}"));
-        let mut fb = Fingerprint::of(&b).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&b, &changed).unwrap();
+        let mut fb = Fingerprint::of(&b).unwrap();
         assert_ne!(fb.head_tail_hash, fa.head_tail_hash);
         fb.canonical_path = fa.canonical_path.clone();
         fb.mtime_ns = fa.mtime_ns;
@@ -145,15 +145,15 @@ mod tests {
 
     #[test]
     fn small_files_are_hashed_whole() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s");
-        std::fs::write(&p, b"hello").unwrap_or_else(|e| panic!("{e}"));
-        let a = Fingerprint::of(&p).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(&p, b"hellp").unwrap_or_else(|e| panic!("{e}"));
-        let b = Fingerprint::of(&p).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&p, b"hello").unwrap();
+        let a = Fingerprint::of(&p).unwrap();
+        std::fs::write(&p, b"hellp").unwrap();
+        let b = Fingerprint::of(&p).unwrap();
         assert_ne!(a.head_tail_hash, b.head_tail_hash);
         let e = dir.path().join("e");
-        std::fs::write(&e, b"").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&e, b"").unwrap();
         assert_eq!(Fingerprint::of(&e).map(|f| f.size).ok(), Some(0));
     }
 }

@@ -321,8 +321,8 @@ mod tests {
     #[test]
     fn header_round_trips_and_layout_is_aligned() {
         let h = header();
-        let b = h.encode().unwrap_or_else(|e| panic!("{e}"));
-        let (back, l) = WarmHeader::decode(&b).unwrap_or_else(|e| panic!("{e}"));
+        let b = h.encode().unwrap();
+        let (back, l) = WarmHeader::decode(&b).unwrap();
         assert_eq!(back, h);
         assert_eq!(l.chunk_count, 25);
         assert_eq!(l.presence, 4096);
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn damaged_headers_are_refused() {
-        let b = header().encode().unwrap_or_else(|e| panic!("{e}"));
+        let b = header().encode().unwrap();
         assert_eq!(WarmHeader::decode(&b[..100]), Err(HeaderError::TooShort));
         let mut m = b;
         m[0] = b'X';
@@ -366,7 +366,7 @@ mod tests {
             junk in proptest::collection::vec(any::<u8>(), 0..5000),
         ) {
             let _ = WarmHeader::decode(&junk);
-            let mut b = header().encode().unwrap_or_else(|e| panic!("{e}"));
+            let mut b = header().encode().unwrap();
             for (at, v) in edits {
                 b[at] = v;
             }

@@ -386,12 +386,12 @@ mod tests {
 
     #[test]
     fn save_then_load_round_trips() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(INDEX_FILE);
         let mut e = entry(1, 10);
         e.calibration.insert(Preset::Warm, -1.5);
         let idx = index(vec![e, entry(2, 20)]);
-        save(&path, &idx).unwrap_or_else(|e| panic!("{e}"));
+        save(&path, &idx).unwrap();
         assert_eq!(loaded(load(&path)), idx);
         assert!(matches!(load(&dir.path().join("nope")), Loaded::Missing));
     }
@@ -400,30 +400,29 @@ mod tests {
     /// rename, the new one. At no point is there a partial index under the real name.
     #[test]
     fn a_save_interrupted_before_the_rename_leaves_the_old_index() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(INDEX_FILE);
         let old = index(vec![entry(1, 10)]);
         let new = index(vec![entry(1, 10), entry(2, 20)]);
-        save(&path, &old).unwrap_or_else(|e| panic!("{e}"));
-        let tmp = write_temp(&path, &new).unwrap_or_else(|e| panic!("{e}"));
+        save(&path, &old).unwrap();
+        let tmp = write_temp(&path, &new).unwrap();
         assert_eq!(
             loaded(load(&path)),
             old,
             "crash before the rename: old index"
         );
         // A crash part-way through writing the temporary: still the old index.
-        fs::write(&tmp, b"{\"version\":1,\"tra").unwrap_or_else(|e| panic!("{e}"));
+        fs::write(&tmp, b"{\"version\":1,\"tra").unwrap();
         assert_eq!(loaded(load(&path)), old);
-        let tmp = write_temp(&path, &new).unwrap_or_else(|e| panic!("{e}"));
-        commit(&tmp, &path).unwrap_or_else(|e| panic!("{e}"));
+        let tmp = write_temp(&path, &new).unwrap();
+        commit(&tmp, &path).unwrap();
         assert_eq!(loaded(load(&path)), new, "after the rename: new index");
         assert!(!tmp.exists());
     }
 
     #[test]
     fn truncated_garbage_and_empty_indexes_load_as_damaged_without_panicking() {
-        let good = serde_json::to_vec(&index(vec![entry(1, 10), entry(2, 20)]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let good = serde_json::to_vec(&index(vec![entry(1, 10), entry(2, 20)])).unwrap();
         for cut in 0..good.len() {
             match parse(&good[..cut]) {
                 Loaded::Damaged(_) => {}

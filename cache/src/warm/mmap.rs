@@ -421,7 +421,7 @@ mod tests {
     /// bounds, and slot copies racing across threads on an anonymous map.
     #[test]
     fn atomic_views_and_slot_copies_on_an_anonymous_map() {
-        let r = Region::anonymous(layout()).unwrap_or_else(|e| panic!("{e}"));
+        let r = Region::anonymous(layout()).unwrap();
         assert!(r.atomic_u8(15).is_none(), "header is not atomics");
         assert!(r.atomic_u8(64).is_none(), "slots are not atomics");
         assert!(r.atomic_u64(60).is_none(), "straddles the slots");

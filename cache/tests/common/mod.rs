@@ -1,5 +1,6 @@
 //! Shared helpers for the cache crate's integration tests.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 
 use std::path::PathBuf;
 
@@ -44,7 +45,7 @@ pub fn read_wav_pcm(path: &std::path::Path) -> (Vec<f32>, u32, u16) {
     let scale = (1i64 << (spec.bits_per_sample - 1)) as f32;
     let samples = r
         .samples::<i32>()
-        .map(|s| s.unwrap_or_else(|e| panic!("{e}")) as f32 / scale)
+        .map(|s| s.unwrap() as f32 / scale)
         .collect();
     (samples, spec.sample_rate, spec.channels)
 }

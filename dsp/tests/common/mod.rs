@@ -1,4 +1,5 @@
 //! Test material for the DSP tests: deterministic signals with the features mastering acts on.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 #![allow(dead_code)]
 
 use hearth_dsp::{Analyzer, TrackAnalysis};
@@ -38,9 +39,8 @@ pub fn programme(rate: u32, seconds: f32) -> Vec<f32> {
 
 /// The full analysis of `audio`.
 pub fn analyse(audio: &[f32], rate: u32) -> TrackAnalysis {
-    let mut a =
-        Analyzer::new(rate, (audio.len() / 2) as u64, true).unwrap_or_else(|e| panic!("{e}"));
-    a.feed(audio).unwrap_or_else(|e| panic!("{e}"));
+    let mut a = Analyzer::new(rate, (audio.len() / 2) as u64, true).unwrap();
+    a.feed(audio).unwrap();
     a.finish()
 }
 

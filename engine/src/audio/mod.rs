@@ -12,8 +12,9 @@
 //!   here only; events leave through another SPSC queue (`RtEvent`).
 //!
 //! The renderer itself: [`renderer`] (commands, jumps, preset switches, frame by frame),
-//! [`run`] (steady stretches in one go), [`voice`] (one entry being played), [`ramp`] (gains
-//! that never click, the crossfade law).
+//! `transitions` (jumps, preset switches, track crossfades), `run` (steady stretches in one
+//! go), [`voice`] (one entry being played), [`ramp`] (gains that never click, the crossfade
+//! law).
 
 pub(crate) mod command;
 pub(crate) mod held;
@@ -21,6 +22,9 @@ pub(crate) mod ramp;
 pub(crate) mod readings;
 pub(crate) mod renderer;
 mod run;
+#[cfg(test)]
+mod tests;
+mod transitions;
 pub(crate) mod voice;
 
 pub use readings::Transport;

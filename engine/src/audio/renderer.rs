@@ -203,13 +203,13 @@ impl Renderer {
         self.steady = on;
     }
 
-    fn emit(&mut self, e: RtEvent) {
+    pub(super) fn emit(&mut self, e: RtEvent) {
         if self.events.push(e).is_err() {
             self.readings.dropped_events.add(1);
         }
     }
 
-    fn take_commands(&mut self) {
+    pub(super) fn take_commands(&mut self) {
         // Bounded: at most the queue's capacity per callback.
         for _ in 0..COMMAND_QUEUE {
             let Ok(cmd) = self.commands.pop() else { break };
@@ -254,7 +254,7 @@ impl Renderer {
         }
     }
 
-    fn set_transport(&mut self, t: Transport) {
+    pub(super) fn set_transport(&mut self, t: Transport) {
         if self.transport != t {
             self.transport = t;
             self.readings.set_transport(t);
@@ -262,7 +262,7 @@ impl Renderer {
         }
     }
 
-    fn take_params(&mut self) {
+    pub(super) fn take_params(&mut self) {
         self.track_crossfade = self.controls.track_crossfade();
         let on = self.controls.enhance();
         let intensity = self.controls.intensity().clamp(0.0, 1.0);
@@ -285,7 +285,7 @@ impl Renderer {
         }
     }
 
-    fn variants_wanted(&self) -> [Option<Variant>; 3] {
+    pub(super) fn variants_wanted(&self) -> [Option<Variant>; 3] {
         [
             Some(Variant::Original),
             Some(Variant::Enhanced(self.preset)),
@@ -294,7 +294,7 @@ impl Renderer {
     }
 
     /// True when a slot with this key is worth holding.
-    fn wanted(&self, entry: u64, index: u32, variant: Variant) -> bool {
+    pub(super) fn wanted(&self, entry: u64, index: u32, variant: Variant) -> bool {
         if !self.variants_wanted().contains(&Some(variant)) {
             return false;
         }
@@ -312,7 +312,7 @@ impl Renderer {
     }
 
     /// The entry after the playing one, if the control side has said.
-    fn successor(&self) -> Option<u64> {
+    pub(super) fn successor(&self) -> Option<u64> {
         let v = self.voice?;
         match self.next {
             Some((after, next)) if after == v.entry => next,
@@ -320,7 +320,7 @@ impl Renderer {
         }
     }
 
-    fn take_slots(&mut self) {
+    pub(super) fn take_slots(&mut self) {
         while let Some(slot) = self.held.receive() {
             let k = slot.key;
             if !self.wanted(k.entry, k.index, k.variant)
@@ -333,7 +333,7 @@ impl Renderer {
         }
     }
 
-    fn release_unneeded(&mut self) {
+    pub(super) fn release_unneeded(&mut self) {
         for i in 0..self.held.len() {
             if let Some(k) = self.held.key(i)
                 && !self.wanted(k.entry, k.index, k.variant)
@@ -352,7 +352,7 @@ impl Renderer {
     }
 
     /// Whether the audio at `frame` of `entry` is held (original, and enhanced).
-    fn have(&mut self, entry: u64, frame: u64) -> (bool, bool) {
+    pub(super) fn have(&mut self, entry: u64, frame: u64) -> (bool, bool) {
         let l = self.lookup(entry, frame);
         (l.orig.is_some(), self.enhanced_playable(l))
     }
@@ -363,170 +363,13 @@ impl Renderer {
     /// when the chunk arrives — rather than dropping the new preset's share in one frame and
     /// bringing it back in one frame when the switch completes (a click, found by the soak).
     #[inline]
-    fn enhanced_playable(&self, l: Lookup) -> bool {
+    pub(super) fn enhanced_playable(&self, l: Lookup) -> bool {
         l.enh.is_some() && (!self.preset_switching || l.enh_next.is_some())
-    }
-
-    fn try_jump(&mut self, frames: u64) {
-        let Some(mut pending) = self.jump else { return };
-        let j = pending.jump;
-        let (orig, enh) = self.have(j.entry, j.frame);
-        let need_enhanced = self.mix.ramp.target > 0.0;
-        // Wait for the enhanced variant only if the filler said it is coming with the original.
-        let coming = self
-            .lookup(j.entry, j.frame)
-            .orig
-            .and_then(|i| self.held.get(i))
-            .is_some_and(|s| s.companions > 0);
-        let ready = orig && (enh || !need_enhanced || !coming || pending.waited >= self.jump_wait);
-        if !ready {
-            if orig {
-                pending.waited += frames;
-            }
-            self.jump = Some(pending);
-            return;
-        }
-        let audible = self.transport_gain.value > 0.0;
-        if audible && self.old.is_some() {
-            // A crossfade is still running (a track crossfade, or a seek a moment ago): both
-            // voices are in use, and dropping the fading one would click. Finish it within a
-            // crossfade time, then jump (a callback or two later; found by the soak).
-            let quick = 1.0 / self.crossfade_frames;
-            if self.old_gain.step < quick {
-                self.old_gain.step = quick;
-            }
-            self.jump = Some(pending);
-            return;
-        }
-        self.jump = None;
-        let same_entry = self.voice.is_some_and(|v| v.entry == j.entry);
-        // Enhancement that is not here yet eases in when it arrives (see ARRIVAL_FADE_MS).
-        let fade = if enh {
-            self.crossfade_frames
-        } else {
-            self.arrival_frames
-        };
-        let mut voice = Voice::new(j.entry, j.frame, self.lookahead as f32, fade, true, enh);
-        if let Some(i) = self.lookup(j.entry, j.frame).orig
-            && let Some(s) = self.held.get(i)
-        {
-            voice.track_frames = s.track_frames;
-        }
-        if audible && let Some(old) = self.voice {
-            self.old = Some(old);
-            self.old_between_tracks = false;
-            self.old_gain = Ramp {
-                value: 1.0,
-                target: 0.0,
-                step: 1.0 / self.crossfade_frames,
-            };
-        } else {
-            self.old = None;
-        }
-        self.voice = Some(voice);
-        self.queue_ended = false;
-        self.stop_pending = false;
-        if !same_entry {
-            self.emit(RtEvent::TrackStarted { entry: j.entry });
-        }
-        self.readings.set_jump_done(j.generation);
-        self.emit(RtEvent::JumpDone {
-            entry: j.entry,
-            frame: j.frame,
-            generation: j.generation,
-        });
-        if self.transport == Transport::Stopped && self.transport_gain.target > 0.0 {
-            self.set_transport(Transport::Playing);
-        }
-    }
-
-    /// Starts the crossfade to a new preset once its audio is here (instantly when the
-    /// enhanced variant is not audible).
-    fn begin_preset_switch(&mut self) {
-        let Some(next) = self.preset_next else { return };
-        if self.preset_switching {
-            return;
-        }
-        let Some(v) = self.voice else {
-            self.readings.preset_switches.add(1);
-            self.finish_preset_switch(next);
-            return;
-        };
-        if self.mix.ramp.value == 0.0 && self.mix.ramp.target == 0.0 {
-            self.readings.preset_switches.add(1);
-            self.finish_preset_switch(next);
-        } else if self.lookup(v.entry, v.frame).enh_next.is_some() {
-            self.preset_switching = true;
-            self.readings.preset_switches.add(1);
-            self.preset_fade = Ramp {
-                value: 0.0,
-                target: 1.0,
-                step: 1.0 / self.crossfade_frames,
-            };
-        }
-    }
-
-    fn finish_preset_switch(&mut self, next: Preset) {
-        self.preset = next;
-        self.preset_next = None;
-        self.preset_switching = false;
-        self.preset_fade = Ramp {
-            value: 0.0,
-            target: 0.0,
-            ..self.preset_fade
-        };
-        self.held.invalidate();
-        self.readings.set_active_preset(next);
-        self.emit(RtEvent::PresetActive { preset: next });
-    }
-
-    /// With a track crossfade configured: when the playing track is that close to its end and
-    /// the next one's start is here, the next one starts under it.
-    #[inline]
-    fn maybe_start_track_crossfade(&mut self) {
-        let xf = self.track_crossfade;
-        if xf == 0 || self.old.is_some() || self.jump.is_some() {
-            return;
-        }
-        let Some(v) = self.voice else { return };
-        if v.track_frames == u64::MAX || v.frame >= v.track_frames || v.frame + xf < v.track_frames
-        {
-            return;
-        }
-        let Some(next) = self.successor() else { return };
-        let (orig, enh) = self.have(next, 0);
-        if !orig {
-            return;
-        }
-        let remaining = (v.track_frames - v.frame).max(1) as f32;
-        self.old = Some(v);
-        self.old_gain = Ramp {
-            value: 1.0,
-            target: 0.0,
-            step: 1.0 / remaining,
-        };
-        self.old_between_tracks = true;
-        let mut voice = Voice::new(
-            next,
-            0,
-            self.lookahead as f32,
-            self.crossfade_frames,
-            true,
-            enh,
-        );
-        if let Some(i) = self.lookup(next, 0).orig
-            && let Some(s) = self.held.get(i)
-        {
-            voice.track_frames = s.track_frames;
-        }
-        self.voice = Some(voice);
-        self.emit(RtEvent::TrackEnded { entry: v.entry });
-        self.emit(RtEvent::TrackStarted { entry: next });
     }
 
     /// One output frame.
     #[inline]
-    fn next_frame(&mut self) -> [f32; 2] {
+    pub(super) fn next_frame(&mut self) -> [f32; 2] {
         let gain = self.transport_gain.next();
         if gain == 0.0 && self.transport_gain.target == 0.0 {
             if self.stop_pending {
@@ -579,7 +422,13 @@ impl Renderer {
 
     /// The next frame of a voice, advancing it; handles track ends, misses and readiness.
     #[inline]
-    fn voice_frame(&mut self, v: &mut Voice, mix: f32, preset_p: f32, audible: bool) -> [f32; 2] {
+    pub(super) fn voice_frame(
+        &mut self,
+        v: &mut Voice,
+        mix: f32,
+        preset_p: f32,
+        audible: bool,
+    ) -> [f32; 2] {
         // Track end: continue gaplessly into the successor, or end the queue.
         if v.frame >= v.track_frames {
             if !audible {
@@ -684,7 +533,7 @@ impl Renderer {
         ]
     }
 
-    fn miss(&mut self, v: &mut Voice) {
+    pub(super) fn miss(&mut self, v: &mut Voice) {
         self.readings.miss_frames.add(1);
         if !v.stalled {
             v.stalled = true;
@@ -696,7 +545,7 @@ impl Renderer {
         }
     }
 
-    fn publish(&mut self, frames: u64) {
+    pub(super) fn publish(&mut self, frames: u64) {
         if let Some(v) = self.voice {
             self.readings
                 .set_position(v.entry, v.frame.min(v.track_frames));

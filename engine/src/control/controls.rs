@@ -108,6 +108,17 @@ impl Controls {
 }
 
 #[cfg(test)]
+impl Controls {
+    /// Sets every parameter as the control side would (the renderer's own tests).
+    pub(crate) fn set_for_test(&self, enhance: bool, intensity: f32, preset: Preset, volume: f32) {
+        self.set_enhance(enhance);
+        self.set_intensity(intensity);
+        self.set_preset(preset);
+        self.set_volume(volume);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

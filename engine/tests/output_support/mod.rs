@@ -2,6 +2,7 @@
 //! probe rendered last (to prove `stop` gives back the very same object), and plays silence,
 //! a sine, or sleeps once to simulate a stalled renderer.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 
 use std::f64::consts::TAU;
 use std::sync::Arc;

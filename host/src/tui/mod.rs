@@ -15,6 +15,7 @@
 //! Runs on: the main thread.
 
 mod keys;
+mod model;
 mod session;
 mod view;
 
