@@ -2,7 +2,8 @@
 //! advance-the-clock / pin on several tracks behave like a small in-memory model (which chunks
 //! of which variant of which track are present), and the limits hold whenever eviction has
 //! settled: the byte budget and track cap are kept (unless only pinned tracks remain), pinned
-//! tracks are never evicted, and tracks idle for longer than the time-to-live are gone.
+//! tracks are never evicted, a file that cannot fit the budget beside the pinned tracks' is
+//! not made, and tracks idle for longer than the time-to-live are gone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 
@@ -99,6 +100,18 @@ impl Model {
         }
     }
 
+    /// Whether a new file of track `t` fits the budget beside the files that cannot be
+    /// evicted (the pinned tracks' and `t`'s own); the store makes no file that does not.
+    fn fits(&self, t: usize, budget: u64) -> bool {
+        let kept: u64 = self
+            .tracks
+            .iter()
+            .filter(|&(&u, _)| u == t || self.pins.contains(&u))
+            .map(|(&u, (_, _, files))| files.len() as u64 * size(u))
+            .sum();
+        kept + size(t) <= budget
+    }
+
     /// The policy, stated plainly: expired unpinned tracks go; then least recently used
     /// unpinned tracks go while over the budget or the cap.
     fn evict(&mut self, protect: Option<usize>, ids: &[TrackId], c: &CacheConfig) {
@@ -190,7 +203,17 @@ impl Harness {
                     .register_track(&self.fps[t], 48_000, geometry(t));
                 prop_assert_eq!(id, self.ids[t]);
                 self.model.touch(t, &self.ids, &self.config);
+                let exists = self
+                    .model
+                    .tracks
+                    .get(&t)
+                    .is_some_and(|e| e.2.contains_key(&v));
                 let f = self.store().variant(id, VARIANTS[v], 0);
+                if !exists && !self.model.fits(t, self.config.budget_bytes) {
+                    // Too big for the budget beside what is in use: decode-on-demand instead.
+                    prop_assert!(f.is_none(), "a file the budget cannot hold was made");
+                    return Ok(());
+                }
                 let f = f.ok_or_else(|| TestCaseError::fail("a healthy store makes files"))?;
                 f.write_chunk(c, &data(t, v, c))
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -65,6 +65,19 @@ pub const BAND_CENTRES: [f64; 10] = [
     31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0,
 ];
 
+/// Frees a finished meter's audio buffer, keeping what combining meters needs.
+///
+/// A meter with short-term loudness (which loudness range needs) keeps 3 s of audio for its
+/// sliding window — 2.3 MB at 48 kHz stereo — but once its window has been measured, only its
+/// gating-block energies (and peaks) matter: `loudness_global_multiple` and
+/// `loudness_range_multiple` read nothing else. `change_parameters` to the lowest rate the
+/// crate accepts reallocates that buffer at 16 Hz and keeps the energies and peaks; the only
+/// thing it drops is the unfinished block, which gating never counts. Without this, the
+/// 16 windows of an analysis in progress held 37 MB.
+pub(crate) fn shrink(meter: &mut EbuR128) {
+    let _ = meter.change_parameters(meter.channels(), 16);
+}
+
 /// Which frames of a track the analysis reads: windows, each preceded by a seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnalysisPlan {
@@ -206,7 +219,8 @@ impl Analyzer {
     }
 
     fn end_window(&mut self) {
-        if let Some(m) = self.current.take() {
+        if let Some(mut m) = self.current.take() {
+            shrink(&mut m);
             self.done.push(m);
         }
     }

@@ -105,7 +105,8 @@ pub struct Calibrator {
     correction: f64,
     iteration: usize,
     next_window: usize,
-    outputs: Vec<Vec<f32>>,
+    /// The chain's output of each window so far, measured (the audio itself is not kept).
+    outputs: Vec<EbuR128>,
     chain: Option<Chain>,
     done: Option<f32>,
 }
@@ -163,12 +164,14 @@ impl Calibrator {
             let w = &self.windows[self.next_window];
             let mut out = vec![0.0; w.audio.len() - 2 * (w.preroll + w.lookahead)];
             chain.render_with_preroll(&w.audio, w.preroll, &mut out);
-            self.outputs.push(out);
+            if let Some(m) = meter(self.rate, &out) {
+                self.outputs.push(m);
+            }
             self.next_window += 1;
             return None;
         }
         // An iteration is complete: correct the gain.
-        let output_lufs = measure(self.rate, self.outputs.iter().map(Vec::as_slice));
+        let output_lufs = combined(&self.outputs);
         self.outputs.clear();
         self.next_window = 0;
         self.chain = None;
@@ -189,15 +192,22 @@ impl Calibrator {
 }
 
 /// Integrated loudness of several windows measured as one programme.
-fn measure<'a>(rate: u32, windows: impl Iterator<Item = &'a [f32]>) -> Option<f64> {
-    let meters: Vec<EbuR128> = windows
-        .filter_map(|w| {
-            let mut m = EbuR128::new(2, rate, Mode::I).ok()?;
-            m.add_frames_f32(w).ok()?;
-            Some(m)
-        })
-        .collect();
+/// One window's meter, measured and shrunk (see [`crate::analysis::shrink`]).
+fn meter(rate: u32, window: &[f32]) -> Option<EbuR128> {
+    let mut m = EbuR128::new(2, rate, Mode::I).ok()?;
+    m.add_frames_f32(window).ok()?;
+    crate::analysis::shrink(&mut m);
+    Some(m)
+}
+
+/// Integrated loudness of windows measured as one programme.
+fn combined(meters: &[EbuR128]) -> Option<f64> {
     EbuR128::loudness_global_multiple(meters.iter())
         .ok()
         .filter(|v| v.is_finite() && *v > SILENCE_LUFS)
+}
+
+fn measure<'a>(rate: u32, windows: impl Iterator<Item = &'a [f32]>) -> Option<f64> {
+    let meters: Vec<EbuR128> = windows.filter_map(|w| meter(rate, w)).collect();
+    combined(&meters)
 }

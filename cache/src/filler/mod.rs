@@ -284,6 +284,13 @@ pub struct Filler {
     /// Test hook: while set, `step` does nothing (simulates a filler that has fallen behind).
     stalled: bool,
     role: Role,
+    /// The chunk the playhead was in at the last demand (for counting hot hits).
+    last_playing_chunk: Option<(u64, u32)>,
+    /// The entry of the warming list (P4) being warmed now: kept open while it lasts.
+    warming: Option<u64>,
+    /// Entries of the warming list found complete in every variant asked for (not opened
+    /// again to check; forgotten when the presets change).
+    warmed: HashSet<u64>,
 }
 
 impl std::fmt::Debug for Filler {
@@ -330,6 +337,9 @@ impl Filler {
             scratch: Vec::new(),
             stalled: false,
             role,
+            last_playing_chunk: None,
+            warming: None,
+            warmed: HashSet::new(),
         }
     }
 
@@ -347,7 +357,7 @@ impl Filler {
     pub fn set_entry(&mut self, entry: u64, path: PathBuf) {
         self.entries
             .entry(entry)
-            .or_insert(EntryState::Pending(path));
+            .or_insert(EntryState::Closed(track::Closed::new(path)));
     }
 
     /// Forgets an entry (removed from the queue).
@@ -357,8 +367,47 @@ impl Filler {
 
     /// Replaces the demand (on every command and position update).
     pub fn set_demand(&mut self, demand: Demand) {
+        if demand.presets != self.demand.presets {
+            self.warmed.clear();
+        }
         self.demand = demand;
+        self.count_hot_hit();
+        if self.warming.is_some_and(|e| !self.demand.warm.contains(&e)) {
+            self.warming = None;
+        }
         self.pin_needed();
+        self.close_unneeded();
+    }
+
+    /// When the playhead enters a chunk, the lookup is a *hot hit* if the chunk was already
+    /// in RAM (sent ahead); otherwise serving it counts a warm hit or a miss (`produce`).
+    fn count_hot_hit(&mut self) {
+        let Some(p) = self.demand.playing else {
+            return;
+        };
+        let Some((index, _)) = self.chunk_of(p.entry, p.frame) else {
+            return;
+        };
+        if self.last_playing_chunk == Some((p.entry, index)) {
+            return;
+        }
+        self.last_playing_chunk = Some((p.entry, index));
+        let key = HotKey {
+            entry: p.entry,
+            index,
+            variant: Variant::Original,
+        };
+        if self.role.serves_hot() && self.outstanding.contains(&key) {
+            self.store.record_hot_hit();
+        }
+    }
+
+    /// Entries open now (each holds a decoder and its warm files).
+    pub fn open_entries(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|s| matches!(s, EntryState::Open(_)))
+            .count()
     }
 
     /// The current demand.

@@ -15,7 +15,7 @@ impl Filler {
             Some(EntryState::Open(t)) => Some((t.geometry.chunk_of(frame), t.geometry.count())),
             // Not open yet: the chunk index follows from the chunk size alone; the count is
             // unknown until the file is open.
-            Some(EntryState::Pending(_)) => Some((
+            Some(EntryState::Closed(_)) => Some((
                 (frame / u64::from(self.config.chunk_frames)) as u32,
                 u32::MAX,
             )),
@@ -132,9 +132,15 @@ impl Filler {
             }
         }
         for &e in &d.warm {
-            candidates.push((Priority::P4, e, 0));
+            if !self.warmed.contains(&e) {
+                candidates.push((Priority::P4, e, 0));
+            }
         }
         for (priority, entry, from) in candidates {
+            if priority == Priority::P4 {
+                // One warming-list entry open at a time: the one being warmed.
+                self.warming = Some(entry);
+            }
             if let Some(index) = self.next_cold_chunk(entry, from, &variants) {
                 needs.push(Need {
                     priority,
@@ -144,6 +150,11 @@ impl Filler {
                     to_hot: false,
                 });
                 break;
+            }
+            if priority == Priority::P4 && !self.store.status().is_degraded() {
+                self.warmed.insert(entry);
+                self.warming = None;
+                self.close_unneeded();
             }
         }
         needs

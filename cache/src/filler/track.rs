@@ -1,5 +1,11 @@
 //! Per-entry state: the open source and everything derived from it (analysis, calibrations,
-//! chains, warm files, the warming stream). An entry is opened when first needed.
+//! chains, warm files, the warming stream).
+//!
+//! An entry is open only while it is needed — playing, the target of a jump, fading out,
+//! next, or being warmed — and closed as soon as it is not: its decoder, buffers and chains are
+//! freed and its warm files let go (unmapped once no one else holds them). What is worth
+//! keeping lives in the store (analysis, calibrations) or in the closed entry (its path, and
+//! that it was announced). So memory does not grow with the number of tracks played.
 //!
 //! Runs on: the filler threads.
 
@@ -22,6 +28,7 @@ use crate::warm::{WarmFile, WarmStore};
 
 /// Per-entry state: the open source and everything derived from it.
 pub(super) struct TrackState {
+    pub path: PathBuf,
     pub track: TrackId,
     pub geometry: ChunkGeometry,
     pub source: Source,
@@ -39,9 +46,28 @@ pub(super) struct TrackState {
     pub calibration_job: Option<CalibrationJob>,
 }
 
+/// An entry that is not open: its file, and what was already said about it.
+pub(super) struct Closed {
+    pub path: PathBuf,
+    /// `TrackReady` was sent (opening again says nothing).
+    pub announced: bool,
+    /// Damage was reported (not again).
+    pub damaged_reported: bool,
+}
+
+impl Closed {
+    pub fn new(path: PathBuf) -> Self {
+        Closed {
+            path,
+            announced: false,
+            damaged_reported: false,
+        }
+    }
+}
+
 pub(super) enum EntryState {
-    /// Known path, not opened yet.
-    Pending(PathBuf),
+    /// Known, not open (not yet, or no longer needed).
+    Closed(Closed),
     /// Open and playable.
     Open(Box<TrackState>),
     /// Cannot be played.
@@ -54,12 +80,12 @@ impl Filler {
         match self.entries.get(&entry) {
             Some(EntryState::Open(_)) => return true,
             Some(EntryState::Failed) | None => return false,
-            Some(EntryState::Pending(_)) => {}
+            Some(EntryState::Closed(_)) => {}
         }
-        let Some(EntryState::Pending(path)) = self.entries.remove(&entry) else {
+        let Some(EntryState::Closed(closed)) = self.entries.remove(&entry) else {
             return false;
         };
-        match self.open(entry, &path) {
+        match self.open(entry, &closed) {
             Ok(state) => {
                 self.entries
                     .insert(entry, EntryState::Open(Box::new(state)));
@@ -80,11 +106,8 @@ impl Filler {
         }
     }
 
-    pub(super) fn open(
-        &mut self,
-        entry: u64,
-        path: &std::path::Path,
-    ) -> Result<TrackState, SourceError> {
+    pub(super) fn open(&mut self, entry: u64, closed: &Closed) -> Result<TrackState, SourceError> {
+        let path = closed.path.as_path();
         let t0 = Instant::now();
         let source = Source::open(path, Some(self.config.engine_rate))?;
         let geometry = ChunkGeometry::new(source.frames(), self.config.chunk_frames);
@@ -106,7 +129,7 @@ impl Filler {
             .iter()
             .filter_map(|&p| self.store.calibration(track, p).map(|c| (p, c)))
             .collect();
-        if self.role.serves_hot() {
+        if self.role.serves_hot() && !closed.announced {
             self.events.push(FillerEvent::TrackReady {
                 entry,
                 track,
@@ -115,6 +138,7 @@ impl Filler {
             });
         }
         Ok(TrackState {
+            path: path.to_path_buf(),
             track,
             geometry,
             source,
@@ -124,7 +148,7 @@ impl Filler {
             chains: HashMap::new(),
             warm: HashMap::new(),
             warm_cursor: 0,
-            damaged_reported: false,
+            damaged_reported: closed.damaged_reported,
             stream: None,
             calibration_job: None,
         })
@@ -145,6 +169,39 @@ pub(super) fn open_warm_files(
                 Variant::Enhanced(p) => chain_for(t, p, rate).params_hash(),
             };
             t.warm.insert(v, store.variant(t.track, v, hash));
+        }
+    }
+}
+
+impl Filler {
+    /// Closes every open entry that is not needed now (see the module docs).
+    pub(super) fn close_unneeded(&mut self) {
+        let d = &self.demand;
+        let needed = [
+            d.playing.map(|p| p.entry),
+            d.jump.map(|j| j.entry),
+            d.fading.map(|f| f.entry),
+            d.next,
+            self.warming,
+        ];
+        let closing: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(e, s)| matches!(s, EntryState::Open(_)) && !needed.contains(&Some(**e)))
+            .map(|(e, _)| *e)
+            .collect();
+        for entry in closing {
+            if let Some(EntryState::Open(t)) = self.entries.remove(&entry) {
+                tracing::trace!(entry, "closing an entry no longer needed");
+                self.entries.insert(
+                    entry,
+                    EntryState::Closed(Closed {
+                        path: t.path,
+                        announced: true,
+                        damaged_reported: t.damaged_reported,
+                    }),
+                );
+            }
         }
     }
 }

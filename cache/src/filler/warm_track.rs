@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use hearth_dsp::Preset;
 
-use super::track::EntryState;
 use super::{Demand, Filler, FillerConfig, FillerEvent, Step};
 use crate::chunk::Variant;
 use crate::warm::WarmStore;
@@ -35,7 +34,8 @@ pub fn warm_track(
     presets: &[Preset],
     mut progress: impl FnMut(WarmProgress),
 ) -> Result<WarmProgress, String> {
-    let mut filler = Filler::background(store, config);
+    // Background work only, but reporting the track as a hot filler would (ready, failed).
+    let mut filler = Filler::with_role(None, Arc::clone(&store), config, super::Role::All);
     filler.set_entry(1, path);
     filler.set_demand(Demand {
         presets: presets.to_vec(),
@@ -45,6 +45,7 @@ pub fn warm_track(
     let variants = 1 + presets.len() as u64;
     let mut counts: HashMap<Variant, u32> = HashMap::new();
     let mut total = 0u64;
+    let mut track_id = None;
     let mut last = WarmProgress {
         present: 0,
         total: 0,
@@ -54,8 +55,9 @@ pub fn warm_track(
         for e in filler.take_events() {
             match e {
                 FillerEvent::TrackFailed { error, .. } => return Err(error),
-                FillerEvent::TrackReady { frames, .. } => {
+                FillerEvent::TrackReady { frames, track, .. } => {
                     total = frames.div_ceil(u64::from(config.chunk_frames)) * variants;
+                    track_id = Some(track);
                 }
                 FillerEvent::CacheProgress {
                     variant, present, ..
@@ -81,13 +83,17 @@ pub fn warm_track(
             break;
         }
     }
-    // Count what was already cached before this run.
-    if let Some(EntryState::Open(t)) = filler.entries.get(&1) {
-        let present: u64 = t
-            .warm
-            .values()
-            .flatten()
-            .map(|f| u64::from(f.present_count()))
+    // Count what was cached before this run too: the store knows every variant's progress.
+    drop(filler);
+    if let Some(track) = track_id {
+        let wanted: Vec<Variant> = std::iter::once(Variant::Original)
+            .chain(presets.iter().map(|&p| Variant::Enhanced(p)))
+            .collect();
+        let present: u64 = store
+            .progress(track)
+            .iter()
+            .filter(|v| wanted.contains(&v.variant))
+            .map(|v| u64::from(v.present))
             .sum();
         last = WarmProgress {
             present: present.min(total),
@@ -95,6 +101,6 @@ pub fn warm_track(
         };
         progress(last);
     }
-    let _ = filler.store().flush_index();
+    let _ = store.flush_index();
     Ok(last)
 }

@@ -3,7 +3,8 @@
 //! Tracks (with all their variants) are removed, never single chunks: first every track not
 //! accessed for longer than the time-to-live, then least recently used tracks until the warm
 //! files fit the byte budget and the track count fits the cap. Pinned tracks (the one playing
-//! and the next in the queue) are never removed, even if that leaves the cache over its limits.
+//! and the next in the queue) are never removed; the store does not create a file that could
+//! only fit by removing them (that variant plays from decode-on-demand instead).
 //!
 //! Runs on: whichever thread calls into the store (control or filler), inside its lock.
 

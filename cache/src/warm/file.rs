@@ -13,6 +13,13 @@
 //! process ever sees a half-made file under a cache name. Files are never truncated (another
 //! process may have them mapped); they are unlinked, and mappings of unlinked files stay valid.
 //!
+//! **Memory and disk.** A chunk's pages are released from the process's resident set as soon
+//! as it has been written or copied out (the page cache keeps them), so a warm file costs the
+//! player no memory beyond the chunk being copied. A file the store removes (evicted, cleaned,
+//! replaced) is unmapped at once, whoever still holds the `WarmFile`: its disk space returns
+//! when the name goes, not when the last holder lets go. Every access to the mapping happens
+//! under a read lock on it; removal takes the write lock, waiting out copies in flight.
+//!
 //! Runs on: the filler thread(s) (`write_chunk`, `read_chunk`) and the control thread
 //! (progress). `Send + Sync`; shared as `Arc<WarmFile>` handed out by [`crate::WarmStore`].
 
@@ -22,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use parking_lot::RwLock;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::chunk::ChunkGeometry;
@@ -40,6 +48,10 @@ pub(crate) struct Shared {
     pub degraded: AtomicBool,
     /// The store's statistics (corrupt chunks are counted there too).
     pub counters: Counters,
+    /// Chunks present in files closed since the store last looked (files close when their
+    /// last holder lets go, which the store does not see): the index learns their progress
+    /// from here.
+    pub closed: parking_lot::Mutex<Vec<((crate::chunk::TrackId, crate::chunk::Variant), u32)>>,
 }
 
 /// What [`WarmFile::check_chunk`] found.
@@ -62,7 +74,8 @@ pub enum ChunkCheck {
 pub struct WarmFile {
     header: WarmHeader,
     layout: WarmLayout,
-    region: Region,
+    /// The mapping; `None` once the file was retired (unmapped).
+    region: RwLock<Option<Region>>,
     path: Option<PathBuf>,
     /// Device and inode of the file when it was mapped, to notice it being replaced.
     identity: Option<(u64, u64)>,
@@ -100,7 +113,14 @@ impl WarmFile {
         })();
         // The temporary name is never needed again, whether or not the link succeeded.
         let _ = fs::remove_file(&tmp);
-        let file = made?;
+        drop(made?);
+        // Map it through its final name, so the mapping is known by it (in /proc/PID/maps a
+        // file opened through its vanished temporary name looks deleted when it is not).
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| CacheError::io("open", path, e))?;
         WarmFile::map(file, path, *header, layout, shared)
     }
 
@@ -140,7 +160,7 @@ impl WarmFile {
         Ok(WarmFile {
             header,
             layout,
-            region,
+            region: RwLock::new(Some(region)),
             path: Some(path.to_path_buf()),
             identity: identity(&file),
             shared,
@@ -159,7 +179,7 @@ impl WarmFile {
         Ok(WarmFile {
             header,
             layout,
-            region,
+            region: RwLock::new(Some(region)),
             path: None,
             identity: None,
             shared: Arc::default(),
@@ -200,34 +220,49 @@ impl WarmFile {
         self.path.as_deref()
     }
 
-    /// True once the store has removed the file (evicted, cleaned, or its source changed).
-    /// Reads still work (the mapping outlives the name) but writes are refused: ask the store
-    /// for the current file.
+    /// True once the store has removed the file (evicted, cleaned, or its source changed):
+    /// it is unmapped, holds nothing, and refuses writes. Ask the store for the current file.
     pub fn is_retired(&self) -> bool {
         self.retired.load(Ordering::Acquire)
     }
 
+    /// Unmaps the file (waiting for copies in flight) and refuses everything from now on.
     pub(crate) fn retire(&self) {
         self.retired.store(true, Ordering::Release);
+        self.region.write().take();
+    }
+
+    /// True while the file is mapped (not retired).
+    pub fn is_mapped(&self) -> bool {
+        self.region.read().is_some()
     }
 
     /// True when chunk `index` is marked present (its checksum is checked on read).
     pub fn is_present(&self, index: u32) -> bool {
-        self.mark(index)
+        let region = self.region.read();
+        let Some(r) = region.as_ref() else {
+            return false;
+        };
+        self.mark(r, index)
             .is_some_and(|m| m.load(Ordering::Acquire) == PRESENT)
     }
 
     /// Chunks marked present.
     pub fn present_count(&self) -> u32 {
-        (0..self.chunk_count())
-            .filter(|&i| self.is_present(i))
-            .count() as u32
+        self.presence().iter().filter(|&&p| p).count() as u32
     }
 
     /// One flag per chunk: marked present or not (the TUI's cache map).
     pub fn presence(&self) -> Vec<bool> {
+        let region = self.region.read();
+        let Some(r) = region.as_ref() else {
+            return vec![false; self.chunk_count() as usize];
+        };
         (0..self.chunk_count())
-            .map(|i| self.is_present(i))
+            .map(|i| {
+                self.mark(r, i)
+                    .is_some_and(|m| m.load(Ordering::Acquire) == PRESENT)
+            })
             .collect()
     }
 
@@ -236,18 +271,18 @@ impl WarmFile {
         self.corrupt.load(Ordering::Relaxed)
     }
 
-    fn mark(&self, index: u32) -> Option<&std::sync::atomic::AtomicU8> {
+    fn mark<'r>(&self, region: &'r Region, index: u32) -> Option<&'r std::sync::atomic::AtomicU8> {
         if index >= self.chunk_count() {
             return None;
         }
-        self.region.atomic_u8(self.layout.presence_at(index))
+        region.atomic_u8(self.layout.presence_at(index))
     }
 
-    fn checksum(&self, index: u32) -> Option<&AtomicU64> {
+    fn checksum<'r>(&self, region: &'r Region, index: u32) -> Option<&'r AtomicU64> {
         if index >= self.chunk_count() {
             return None;
         }
-        self.region.atomic_u64(self.layout.checksum_at(index))
+        region.atomic_u64(self.layout.checksum_at(index))
     }
 
     fn check_len(&self, index: u32, len: usize) -> Result<(), CacheError> {
@@ -273,16 +308,22 @@ impl WarmFile {
     /// Runs on: the filler. Allocation-free; may page-fault on the map.
     pub fn read_chunk(&self, index: u32, out: &mut [f32]) -> Result<bool, CacheError> {
         self.check_len(index, out.len())?;
-        let (Some(mark), Some(sum)) = (self.mark(index), self.checksum(index)) else {
+        let region = self.region.read();
+        let Some(r) = region.as_ref() else {
             return Ok(false);
         };
-        let Some(slot) = self.region.read_slot(index as usize) else {
+        let (Some(mark), Some(sum)) = (self.mark(r, index), self.checksum(r, index)) else {
+            return Ok(false);
+        };
+        let Some(slot) = r.read_slot(index as usize) else {
             return Ok(false);
         };
         if mark.load(Ordering::Acquire) != PRESENT {
             return Ok(false);
         }
-        if !slot.copy_out(0, out) {
+        let copied = slot.copy_out(0, out);
+        r.release_slot(index as usize);
+        if !copied {
             return Ok(false);
         }
         // Verified on the copy (hot in cache) rather than the map: one pass over the map.
@@ -322,10 +363,14 @@ impl WarmFile {
         if self.shared.degraded.load(Ordering::Relaxed) {
             return Err(CacheError::Degraded);
         }
-        let (Some(mark), Some(sum)) = (self.mark(index), self.checksum(index)) else {
+        let region = self.region.read();
+        let Some(r) = region.as_ref() else {
+            return Err(CacheError::Retired);
+        };
+        let (Some(mark), Some(sum)) = (self.mark(r, index), self.checksum(r, index)) else {
             return Ok(());
         };
-        let Some(slot) = self.region.write_slot(index as usize) else {
+        let Some(slot) = r.write_slot(index as usize) else {
             return Ok(());
         };
         if mark.load(Ordering::Acquire) == PRESENT {
@@ -335,15 +380,20 @@ impl WarmFile {
             sum.store(xxh3_64(mmap::f32_bytes(data)), Ordering::Relaxed);
             mark.store(PRESENT, Ordering::Release);
         }
+        r.release_slot(index as usize);
         Ok(())
     }
 
     /// Checks chunk `index` without changing anything (for `verify`).
     pub fn check_chunk(&self, index: u32, scratch: &mut Vec<f32>) -> ChunkCheck {
-        let (Some(mark), Some(sum)) = (self.mark(index), self.checksum(index)) else {
+        let region = self.region.read();
+        let Some(r) = region.as_ref() else {
             return ChunkCheck::Absent;
         };
-        let Some(slot) = self.region.read_slot(index as usize) else {
+        let (Some(mark), Some(sum)) = (self.mark(r, index), self.checksum(r, index)) else {
+            return ChunkCheck::Absent;
+        };
+        let Some(slot) = r.read_slot(index as usize) else {
             return ChunkCheck::Busy;
         };
         match mark.load(Ordering::Acquire) {
@@ -354,9 +404,9 @@ impl WarmFile {
         let n = self.geometry().len(index) as usize * usize::from(self.header.channels);
         scratch.clear();
         scratch.resize(n, 0.0);
-        if slot.copy_out(0, scratch)
-            && xxh3_64(mmap::f32_bytes(scratch)) == sum.load(Ordering::Relaxed)
-        {
+        let copied = slot.copy_out(0, scratch);
+        r.release_slot(index as usize);
+        if copied && xxh3_64(mmap::f32_bytes(scratch)) == sum.load(Ordering::Relaxed) {
             ChunkCheck::Good
         } else {
             ChunkCheck::BadChecksum
@@ -365,8 +415,12 @@ impl WarmFile {
 
     /// Marks chunk `index` absent (verify's repair). Waits for this process's writer, if any.
     pub fn clear_chunk(&self, index: u32) {
-        if let Some(mark) = self.mark(index) {
-            let _slot = self.region.write_slot(index as usize);
+        let region = self.region.read();
+        let Some(r) = region.as_ref() else {
+            return;
+        };
+        if let Some(mark) = self.mark(r, index) {
+            let _slot = r.write_slot(index as usize);
             mark.store(ABSENT, Ordering::Release);
         }
     }
@@ -391,6 +445,16 @@ impl WarmFile {
         }
         self.linked_checked_ms.store(now_ms, Ordering::Relaxed);
         self.still_linked()
+    }
+}
+
+impl Drop for WarmFile {
+    fn drop(&mut self) {
+        if self.path.is_some() && self.is_mapped() {
+            let present = self.present_count();
+            let key = (self.header.track, self.header.variant);
+            self.shared.closed.lock().push((key, present));
+        }
     }
 }
 
@@ -544,8 +608,11 @@ mod tests {
         f.write_chunk(1, &data).unwrap();
         // Damage the stored checksum (the PCM is only reachable through a real file; the
         // store's integration tests flip PCM bytes on disk).
-        if let Some(sum) = f.checksum(1) {
-            sum.fetch_xor(1, Ordering::Relaxed);
+        {
+            let region = f.region.read();
+            if let Some(sum) = region.as_ref().and_then(|r| f.checksum(r, 1)) {
+                sum.fetch_xor(1, Ordering::Relaxed);
+            }
         }
         assert_eq!(f.check_chunk(1, &mut Vec::new()), ChunkCheck::BadChecksum);
         let mut out = vec![9.0; 32];

@@ -32,6 +32,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
+use memmap2::UncheckedAdvice;
 use memmap2::{Advice, MmapOptions, MmapRaw};
 
 // The file format is little-endian and PCM is copied as raw `f32` bytes.
@@ -93,6 +95,8 @@ const WRITER: u32 = u32::MAX;
 pub(crate) struct Region {
     map: MmapRaw,
     layout: RegionLayout,
+    /// A shared file mapping (not an anonymous test region): its pages can be released.
+    file_backed: bool,
     /// One reader/writer lock word per slot. In-process only: another process's writes are
     /// caught by the checksums, not by these.
     locks: Box<[AtomicU32]>,
@@ -115,7 +119,7 @@ impl Region {
         let map = MmapOptions::new().len(layout.total_len).map_raw(file)?;
         // Advice is a hint; a kernel that refuses it still maps correctly.
         let _ = map.advise(Advice::Random);
-        Ok(Region::new(map, layout))
+        Ok(Region::new(map, layout, true))
     }
 
     /// An anonymous private region of `layout.total_len` zero bytes (tests, Miri).
@@ -125,13 +129,56 @@ impl Region {
             return Err(invalid("empty region"));
         }
         let map = MmapOptions::new().len(layout.total_len).map_anon()?;
-        Ok(Region::new(MmapRaw::from(map), layout))
+        Ok(Region::new(MmapRaw::from(map), layout, false))
     }
 
-    fn new(map: MmapRaw, layout: RegionLayout) -> Region {
+    fn new(map: MmapRaw, layout: RegionLayout, file_backed: bool) -> Region {
         let locks = (0..layout.slot_count).map(|_| AtomicU32::new(0)).collect();
-        Region { map, layout, locks }
+        Region {
+            map,
+            layout,
+            file_backed,
+            locks,
+        }
     }
+
+    /// Drops the pages of slot `i` from this process's resident set, so a warm file that has
+    /// been written or read is not charged to the player's memory: the page cache keeps the
+    /// data (and writes back what was stored), and the next copy faults it back in from there.
+    /// File-backed mappings only (an anonymous region would lose its contents). The pages at
+    /// the slot's edges may be shared with its neighbours' (released too: harmless, for the
+    /// same reason); the page holding the atomics area's end is left alone.
+    ///
+    /// Call it holding the slot's lock (a `SlotRead` or `SlotWrite`).
+    #[cfg(unix)]
+    pub(crate) fn release_slot(&self, i: usize) {
+        if !self.file_backed {
+            return;
+        }
+        let Some((start, end)) = self.layout.slot(i) else {
+            return;
+        };
+        let page = page_size();
+        let first_free_page = self.layout.slots_start.next_multiple_of(page);
+        let from = (start / page * page).max(first_free_page);
+        if end <= from {
+            return;
+        }
+        // SAFETY: `from..end` lies inside the mapping (the layout was checked against its
+        // length). The mapping is shared and backed by a file, so MADV_DONTNEED only removes
+        // the pages from this process's page tables: their contents stay in the page cache
+        // (dirty data included) and any later access faults the same bytes back in. No Rust
+        // reference to plain bytes of the map exists (copies go through raw pointers), and the
+        // atomics that do hold references live below `first_free_page`, outside the range.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, from, end - from)
+        };
+    }
+
+    /// Elsewhere the pages stay resident until the file is closed.
+    #[cfg(not(unix))]
+    pub(crate) fn release_slot(&self, _i: usize) {}
 
     /// The byte at `offset` of the atomics area, as an atomic.
     pub(crate) fn atomic_u8(&self, offset: usize) -> Option<&AtomicU8> {
@@ -299,6 +346,19 @@ pub(crate) fn f32_bytes(samples: &[f32]) -> &[u8] {
             std::mem::size_of_val(samples),
         )
     }
+}
+
+/// The system's page size (4 KiB when it cannot be asked).
+fn page_size() -> usize {
+    #[cfg(unix)]
+    {
+        // SAFETY: `sysconf` only reads its integer argument.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if n > 0 {
+            return n as usize;
+        }
+    }
+    4096
 }
 
 fn invalid(msg: &'static str) -> io::Error {

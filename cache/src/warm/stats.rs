@@ -60,7 +60,7 @@ impl Counters {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CounterSnapshot {
-    /// Chunks the renderer found in a hot slot.
+    /// Chunks the playhead entered that were already in a hot slot (sent ahead).
     pub hot_hits: u64,
     /// Chunks copied out of the warm tier instead of being produced.
     pub warm_hits: u64,

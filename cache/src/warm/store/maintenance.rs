@@ -183,8 +183,7 @@ impl WarmStore {
             let open = referenced
                 .get(&name)
                 .and_then(|k| inner.open.get(k))
-                .filter(|f| !f.is_retired())
-                .cloned();
+                .filter(|f| !f.is_retired());
             let file = match (on_disk, open) {
                 (Err(e), _) => Err(e),
                 (Ok((h, _)), Some(f)) if h == *f.header() => Ok(f),

@@ -176,12 +176,15 @@ pub struct WarmStore {
 #[derive(Debug)]
 struct Inner {
     tracks: BTreeMap<TrackId, TrackEntry>,
-    open: HashMap<(TrackId, Variant), Arc<WarmFile>>,
+    open: OpenFiles,
     pins: BTreeSet<TrackId>,
     next_seq: u64,
     status: StoreStatus,
     /// Whether the last status handed out by `take_status_change` was degraded.
     reported_degraded: bool,
+    /// Set while a file needed by a pinned track could not be made because the budget cannot
+    /// hold it beside the other pinned tracks (what it says, for a person).
+    budget_short: Option<String>,
     last_probe_ms: u64,
     /// Size of the last file that could not be allocated: a retry checks that much fits.
     need_bytes: u64,
@@ -220,11 +223,12 @@ impl WarmStore {
             background_flush: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 tracks: BTreeMap::new(),
-                open: HashMap::new(),
+                open: OpenFiles::default(),
                 pins: BTreeSet::new(),
                 next_seq: 0,
                 status: StoreStatus::Healthy,
                 reported_degraded: false,
+                budget_short: None,
                 last_probe_ms: 0,
                 need_bytes: 0,
                 dirty: false,
@@ -273,14 +277,23 @@ impl WarmStore {
     /// so a degraded cache is reported once, not on every failed write.
     ///
     /// Runs on: the control thread.
+    ///
+    /// A budget too small for the tracks in use (the playing and the next one) is reported the
+    /// same way, as degraded with the reason: what does not fit plays from decode-on-demand.
     pub fn take_status_change(&self) -> Option<StoreStatus> {
         let mut inner = self.inner.lock();
-        let degraded = inner.status.is_degraded();
+        let status = match (&inner.status, &inner.budget_short) {
+            (StoreStatus::Healthy, Some(reason)) => StoreStatus::Degraded {
+                reason: reason.clone(),
+            },
+            (status, _) => status.clone(),
+        };
+        let degraded = status.is_degraded();
         if degraded == inner.reported_degraded {
             return None;
         }
         inner.reported_degraded = degraded;
-        Some(inner.status.clone())
+        Some(status)
     }
 
     /// Registers a track about to be played or warmed and counts an access. Returns its id
@@ -416,7 +429,7 @@ impl WarmStore {
                 && !f.is_retired()
                 && (inner.status.is_degraded() || f.still_linked_every(now, RETRY_INTERVAL))
             {
-                return Some(Arc::clone(f));
+                return Some(f);
             }
         }
         if !self.available(&mut inner) {
@@ -444,19 +457,21 @@ impl WarmStore {
                 return None;
             }
         };
-        let file = match file {
-            Some(f) => f,
+        let (file, created) = match file {
+            Some(f) => (f, false),
             None if !create => {
                 self.drop_variant_record(&mut inner, track, variant);
                 return None;
             }
+            None if !self.fits(&mut inner, track, &expected) => return None,
             None => match self.create_file(&path, &expected) {
-                Ok(f) => f,
+                Ok(f) => (f, true),
                 Err(CacheError::Io {
                     op: "link", source, ..
                 }) if source.kind() == io::ErrorKind::AlreadyExists => {
                     // Another process made it a moment ago.
-                    WarmFile::open(&path, Some(&expected), Arc::clone(&self.shared)).ok()?
+                    let f = WarmFile::open(&path, Some(&expected), Arc::clone(&self.shared));
+                    (f.ok()?, false)
                 }
                 Err(CacheError::Io { source, .. }) => {
                     inner.need_bytes = expected.layout().map(|l| l.file_len).unwrap_or(0);
@@ -482,11 +497,45 @@ impl WarmStore {
             e.variants.retain(|v| v.variant != variant);
             e.variants.push(record);
         }
-        inner.open.insert(key, Arc::clone(&file));
+        inner.open.insert(key, &file);
         inner.dirty = true;
-        self.evict_locked(&mut inner, Some(track));
+        if created {
+            // The cache grew: back within the limits (never evicting `track` itself). Opening
+            // a file that was already there changes nothing.
+            self.evict_locked(&mut inner, Some(track));
+        }
         self.maybe_flush(&mut inner);
         Some(file)
+    }
+
+    /// Whether a new file for `header` fits the budget beside the files of the tracks that
+    /// cannot be evicted (pinned, and `track` itself); else the budget is short (reported
+    /// once) and the variant plays from decode-on-demand, never evicting what is in use.
+    fn fits(&self, inner: &mut Inner, track: TrackId, header: &WarmHeader) -> bool {
+        let need = header.layout().map(|l| l.file_len).unwrap_or(u64::MAX);
+        let kept: u64 = inner
+            .tracks
+            .values()
+            .filter(|e| e.id == track || inner.pins.contains(&e.id))
+            .map(|e| e.bytes())
+            .sum();
+        let budget = self.config.budget_bytes;
+        if kept.saturating_add(need) <= budget {
+            inner.budget_short = None;
+            return true;
+        }
+        if inner.budget_short.is_none() {
+            let mb = |b: u64| b as f64 / 1e6;
+            let reason = format!(
+                "cache budget of {:.0} MB is smaller than the tracks in use need ({:.0} MB): \
+                 playing what does not fit from decode-on-demand",
+                mb(budget),
+                mb(kept.saturating_add(need))
+            );
+            tracing::info!("{reason}");
+            inner.budget_short = Some(reason);
+        }
+        false
     }
 
     fn create_file(&self, path: &Path, header: &WarmHeader) -> Result<WarmFile, CacheError> {
@@ -611,6 +660,34 @@ impl WarmStore {
     /// Counts a chunk produced and the time it took. Lock-free.
     pub fn record_production(&self, took: Duration) {
         self.shared.counters.production(took);
+    }
+}
+
+/// The warm files handed out and still held by someone, by (track, variant), held weakly: a
+/// file nobody uses any more is unmapped and closed when its last holder lets go (the filler
+/// holds a track's files only while the track is playing, next, fading or being warmed). The
+/// store keeps the entry to retire the file at once if it is evicted while still held.
+#[derive(Debug, Default)]
+struct OpenFiles(HashMap<(TrackId, Variant), std::sync::Weak<WarmFile>>);
+
+impl OpenFiles {
+    fn get(&self, key: &(TrackId, Variant)) -> Option<Arc<WarmFile>> {
+        self.0.get(key).and_then(std::sync::Weak::upgrade)
+    }
+
+    fn insert(&mut self, key: (TrackId, Variant), file: &Arc<WarmFile>) {
+        self.0.retain(|_, w| w.strong_count() > 0);
+        self.0.insert(key, Arc::downgrade(file));
+    }
+
+    fn remove(&mut self, key: &(TrackId, Variant)) -> Option<Arc<WarmFile>> {
+        self.0.remove(key).and_then(|w| w.upgrade())
+    }
+
+    /// Keeps the live files `keep` says to (and forgets closed ones).
+    fn retain(&mut self, mut keep: impl FnMut(&(TrackId, Variant), &Arc<WarmFile>) -> bool) {
+        self.0
+            .retain(|k, w| w.upgrade().is_some_and(|f| keep(k, &f)));
     }
 }
 

@@ -96,6 +96,7 @@ impl WarmStore {
     pub(super) fn write_index(&self, inner: &mut Inner, base: CounterSnapshot) -> io::Result<()> {
         let session = self.shared.counters.snapshot();
         let total = base.plus(&session.minus(&inner.session_at_save));
+        self.absorb_closed(inner);
         for e in inner.tracks.values_mut() {
             for v in &mut e.variants {
                 if let Some(f) = inner.open.get(&(e.id, v.variant)) {

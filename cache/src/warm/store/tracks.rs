@@ -6,6 +6,22 @@
 use super::*;
 
 impl WarmStore {
+    /// Takes in the progress of files closed since the last look (see `Shared::closed`).
+    pub(super) fn absorb_closed(&self, inner: &mut Inner) {
+        let closed = std::mem::take(&mut *self.shared.closed.lock());
+        for ((track, variant), present) in closed {
+            if let Some(v) = inner
+                .tracks
+                .get_mut(&track)
+                .and_then(|e| e.variants.iter_mut().find(|v| v.variant == variant))
+                && v.chunks_present != present
+            {
+                v.chunks_present = present;
+                inner.dirty = true;
+            }
+        }
+    }
+
     /// The track's length and chunk size as registered (lets a cached track play without
     /// opening its source).
     pub fn geometry(&self, track: TrackId) -> Option<ChunkGeometry> {
@@ -55,7 +71,8 @@ impl WarmStore {
     /// How much of each cached variant of `track` is present (cache-progress events, the TUI
     /// cache map). Exact for files open in this process; the last saved count otherwise.
     pub fn progress(&self, track: TrackId) -> Vec<VariantProgress> {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
+        self.absorb_closed(&mut inner);
         let Some(e) = inner.tracks.get(&track) else {
             return Vec::new();
         };
