@@ -50,6 +50,8 @@ pub fn stats_json(s: &CacheStats, dir: &std::path::Path) -> serde_json::Value {
         "session": counters(&s.session, s.session_time_saved_secs),
         "all_time": counters(&s.all_time, s.all_time_time_saved_secs),
         "degraded": s.degraded,
+        "unlinked_open_bytes": s.unlinked_open.map(|u| u.bytes),
+        "unlinked_open_files": s.unlinked_open.map(|u| u.files),
     })
 }
 
@@ -99,6 +101,13 @@ fn stats(settings: &Settings, as_json: bool) -> Result<(), Failure> {
         println!(
             "corrupt:     {} chunks were damaged on disk and produced again",
             a.corrupt_chunks
+        );
+    }
+    if let Some(u) = s.unlinked_open.filter(|u| u.files > 0) {
+        println!(
+            "held:        {} in {} removed files still open by a process (freed when it closes them)",
+            human_bytes(u.bytes),
+            u.files
         );
     }
     if let Some(r) = &s.degraded {

@@ -229,6 +229,10 @@ pub struct BenchArgs {
     /// Also draw the latency distributions into an SVG.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Distinct tracks (made from each file) in the memory session that follows the
+    /// latencies; 0 skips it.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=10000))]
+    pub session_tracks: u32,
     /// Test hook: slow the filler down by this many ms per unit of work (shows that the
     /// measurements follow the engine).
     #[arg(long, hide = true, default_value_t = 0)]

@@ -9,7 +9,8 @@
 //! * [`header`]: the on-disk layout; [`mmap`] (private): the only `unsafe` in the crate;
 //! * [`index`]: the index file, saved atomically; [`evict`]: the LRU/budget/TTL policy;
 //! * [`fingerprint`]: a track's identity, from which file names are derived;
-//! * [`stats`]: hit/miss and production counters.
+//! * [`stats`]: hit/miss and production counters; [`unlinked`]: disk still held by removed
+//!   files.
 //!
 //! Runs on: the filler threads and the control thread; never the audio thread (every method
 //! may take a lock or do file I/O).
@@ -22,6 +23,7 @@ pub mod index;
 pub(crate) mod mmap;
 pub mod stats;
 pub mod store;
+pub mod unlinked;
 
 pub use file::{ChunkCheck, WarmFile};
 pub use store::WarmStore;

@@ -132,6 +132,9 @@ pub struct CacheStats {
     pub files: usize,
     /// Why the cache is degraded, if it is.
     pub degraded: Option<String>,
+    /// Warm files removed from the directory but still open or mapped by some process (their
+    /// disk space is not free yet), and their bytes; `None` where this cannot be seen.
+    pub unlinked_open: Option<crate::warm::unlinked::Unlinked>,
 }
 
 #[cfg(test)]

@@ -639,6 +639,7 @@ impl WarmStore {
                 StoreStatus::Healthy => None,
                 StoreStatus::Degraded { reason } => Some(reason.clone()),
             },
+            unlinked_open: crate::warm::unlinked::held_by_processes(&self.warm_dir),
         }
     }
 

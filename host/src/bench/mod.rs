@@ -9,6 +9,11 @@
 //!
 //! What it does not include: the device's own latency (its buffer, the DAC) — outside the
 //! engine, and the same for any player.
+//!
+//! After the latencies, a listening session over many distinct tracks measures memory (see
+//! [`session`]).
+
+mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,7 +42,18 @@ pub fn run(args: &BenchArgs, settings: &Settings) -> Result<(), Failure> {
     };
     let mut results = Vec::new();
     for f in &files {
-        let r = bench_file(f, args, settings)?;
+        let mut r = bench_file(f, args, settings)?;
+        if args.session_tracks > 0 {
+            fresh_memory_baseline();
+            r.session = Some(session::run(
+                f,
+                args.session_tracks as usize,
+                settings,
+                args.rate,
+                args.buffer,
+                args.seed,
+            )?);
+        }
         if args.json {
             println!("{}", r.to_json());
         } else {
@@ -82,7 +98,7 @@ impl Samples {
         v[rank.clamp(1, v.len()) - 1]
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         let r = |x: f64| {
             if x.is_finite() {
                 json!((x * 1000.0).round() / 1000.0)
@@ -112,6 +128,7 @@ pub struct BenchResult {
     underruns: u64,
     rss_start_mb: f64,
     rss_peak_mb: f64,
+    session: Option<session::SessionResult>,
 }
 
 /// The targets from the issue, for the table (ms unless noted); `buffer_ms` is one buffer.
@@ -140,6 +157,11 @@ impl BenchResult {
         v["underruns"] = json!(self.underruns);
         v["rss_start_mb"] = json!((self.rss_start_mb * 10.0).round() / 10.0);
         v["rss_peak_mb"] = json!((self.rss_peak_mb * 10.0).round() / 10.0);
+        if let Some(sess) = &self.session {
+            v["session_tracks"] = json!(sess.tracks);
+            v["rss_session_mb"] = sess.rss_mb.json();
+            v["anon_growth_mb"] = json!((sess.anon_growth_mb * 10.0).round() / 10.0);
+        }
         v
     }
 
@@ -188,12 +210,28 @@ impl BenchResult {
             "rss_start_mb", self.rss_start_mb
         );
         let _ = writeln!(s, "{:<24} {:>9.1}", "rss_peak_mb", self.rss_peak_mb);
+        if let Some(sess) = &self.session {
+            let _ = writeln!(
+                s,
+                "{:<24} {:>9.1} {:>9} {:>9.1}   max ≤ 64 ({} tracks)",
+                "rss_session_mb",
+                sess.rss_mb.pct(50.0),
+                "",
+                sess.rss_mb.pct(100.0),
+                sess.tracks
+            );
+            let _ = writeln!(
+                s,
+                "{:<24} {:>9.1}   target ≤ 8",
+                "anon_growth_mb", sess.anon_growth_mb
+            );
+        }
         s
     }
 }
 
 /// A small deterministic PRNG (SplitMix64) for the seeded positions.
-struct Rng(u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -204,7 +242,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next() % n }
     }
 }
@@ -238,7 +276,7 @@ fn wait_for(engine: &Engine, t0: Instant, moved: impl Fn(&Telemetry) -> bool) ->
     }
 }
 
-fn fail(what: &str) -> impl Fn(hearth::EngineError) -> Failure + '_ {
+pub(crate) fn fail(what: &str) -> impl Fn(hearth::EngineError) -> Failure + '_ {
     move |e| Failure::other(what, e)
 }
 
@@ -473,6 +511,7 @@ fn bench_file(path: &Path, args: &BenchArgs, settings: &Settings) -> Result<Benc
         underruns,
         rss_start_mb,
         rss_peak_mb,
+        session: None,
     })
 }
 
