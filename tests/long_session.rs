@@ -124,7 +124,7 @@ fn thirty_tracks_with_seeks_and_skips_stay_within_memory_and_the_cache_budget() 
     let mut worst_disk = 0;
     let mut anon = Vec::new();
     let mut threads = Vec::new();
-    let mut sample = |peak_rss: &mut u64, worst_disk: &mut u64| {
+    let sample = |peak_rss: &mut u64, worst_disk: &mut u64| {
         let (rss, anon_kb, th) = status(pid).expect("the player is running");
         *peak_rss = (*peak_rss).max(rss);
         let held = hearth::cache::held_by_processes(&warm_dir).unwrap_or_default();

@@ -99,7 +99,7 @@ pub fn run(
     let duration = hearth::probe(path)
         .map(|i| i.duration().as_secs_f64())
         .unwrap_or(0.0);
-    let mut rng = Rng(seed ^ 0x5345_5353_494F_4E);
+    let mut rng = Rng(seed ^ 0x0053_4553_5349_4F4E);
     let mut anon_fifth = None;
     for i in 0..tracks {
         std::thread::sleep(PLAY);
