@@ -114,6 +114,91 @@ fn a_full_cache_disk_is_reported_once_and_playback_continues() {
     assert!(s.quit(), "the player exits cleanly");
 }
 
+/// A cache budget smaller than the tracks in use need (20 MB; each 40 s variant of the demo
+/// at 48 kHz is 15.4 MB, so a track's original fits and its enhanced variant does not), with
+/// a short track between two long ones (whose files all fit): the player says so once — not
+/// again when a file fits, nor when the next long one does not — plays what does not fit
+/// from decode-on-demand, keeps the disk within the budget and never removes the playing
+/// track's file.
+#[test]
+fn a_budget_smaller_than_the_tracks_in_use_is_reported_once_and_played_through() {
+    let dir = tmp();
+    let cache = dir.path().join("cache");
+    let demo = asset("demo.flac");
+    let first = copy(&demo, &dir.path().join("first.flac"));
+    let short = asset("fixtures/flac16_44k.flac");
+    let third = copy(&demo, &dir.path().join("third.flac"));
+    let mut s = Session::start(
+        &cache,
+        &[
+            "--output",
+            "null",
+            "--rate",
+            "48000",
+            "--cache-budget",
+            "20MB",
+            arg(&first),
+            arg(&short),
+            arg(&third),
+        ],
+    );
+    let warm_bytes = |cache: &Path| -> u64 {
+        std::fs::read_dir(cache.join("warm"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    s.wait("the first track", |v| v["event"] == "track");
+    let short_budget = s.wait_for("the short budget", Duration::from_secs(10), |v| {
+        v["event"] == "cache_status"
+    });
+    assert_eq!(short_budget["healthy"], false, "{short_budget}");
+    assert!(
+        short_budget["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("budget"),
+        "the reason names the budget: {short_budget}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let held = warm_bytes(&cache);
+    assert!(
+        (10_000_000..=20_000_000).contains(&held),
+        "the playing track's original is kept, within the budget: {held} bytes"
+    );
+    // Into the first track's last seconds, through the short one, into the third.
+    s.send(r#"{"cmd":"seek","seconds":36}"#);
+    s.wait_for("the third track", Duration::from_secs(15), |v| {
+        v["event"] == "track" && v["entry"] == 3
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        warm_bytes(&cache) <= 20_000_000,
+        "{} bytes",
+        warm_bytes(&cache)
+    );
+    s.send(r#"{"cmd":"seek","seconds":37}"#);
+    wait_queue_end(&mut s);
+    let reports = cache_reports(&s);
+    assert_eq!(reports.len(), 1, "said once: {reports:?}");
+    assert_eq!(s.count("track"), 3, "every track played: {:?}", s.log);
+    assert!(errors(&s).is_empty(), "{:?}", errors(&s));
+    let positions: Vec<f64> = s
+        .log
+        .iter()
+        .filter(|v| v["event"] == "position" && v["entry"] == 3)
+        .filter_map(|v| v["seconds"].as_f64())
+        .collect();
+    assert!(
+        positions.iter().any(|&p| p > 39.0),
+        "the third track played to its end: {positions:?}"
+    );
+    assert!(s.quit());
+}
+
 /// The cache directory removed while a track plays: the mapped chunks keep playing, the next
 /// track plays from decode-on-demand, and the player tells once (and once more when the
 /// cache is back).
@@ -215,7 +300,7 @@ fn a_source_overwritten_while_playing_is_reported_once_and_skipped() {
     std::fs::write(&track, &bytes).unwrap();
     s.send(r#"{"cmd":"seek","seconds":30}"#);
     s.wait_for("the next track", Duration::from_secs(60), |v| {
-        v["event"] == "track" && v["entry"] == 1
+        v["event"] == "track" && v["entry"] == 2
     });
     wait_queue_end(&mut s);
     let errs = errors(&s);

@@ -109,19 +109,24 @@ impl AnalysisWalk {
 }
 
 /// The calibration of `preset` for a track (see [`hearth_dsp::calibrate`]), reading its fixed
-/// window plan from the source.
+/// window plan from the source — a window at a time, as the calibration asks for it.
 pub fn calibrate(
     source: &mut Source,
     preset: Preset,
     analysis: &TrackAnalysis,
 ) -> Result<f32, SourceError> {
-    let windows = calibration_windows(source, preset, analysis)?;
-    let mut c = Calibrator::new(preset, analysis, source.engine_rate(), windows);
-    loop {
-        if let Some(correction) = c.step() {
+    let rate = source.engine_rate();
+    let plan = calibration_plan(source.frames(), rate);
+    let margins = calibration_margins(preset, analysis, rate);
+    let mut c = Calibrator::new(preset, analysis, rate, plan.len());
+    while let Some(i) = c.wanted() {
+        let Some(range) = plan.get(i) else { break };
+        let window = calibration_window(source, range.clone(), margins)?;
+        if let Some(correction) = c.feed(&window.view()) {
             return Ok(correction);
         }
     }
+    Ok(c.result().unwrap_or(0.0))
 }
 
 /// Pre-roll and lookahead (frames) of `preset`'s calibration windows at `rate`.
@@ -146,21 +151,6 @@ pub fn calibration_window(
         preroll,
         lookahead,
     })
-}
-
-/// Reads the calibration windows of `preset` for a track (with their pre-roll and lookahead).
-pub fn calibration_windows(
-    source: &mut Source,
-    preset: Preset,
-    analysis: &TrackAnalysis,
-) -> Result<Vec<OwnedWindow>, SourceError> {
-    let rate = source.engine_rate();
-    let lookahead = Chain::new(preset, analysis, 0.0, rate).lookahead();
-    let preroll = (hearth_dsp::calibrate::PREROLL_MS * u64::from(rate) / 1000) as usize;
-    calibration_plan(source.frames(), rate)
-        .iter()
-        .map(|w| calibration_window(source, w.clone(), (preroll, lookahead)))
-        .collect()
 }
 
 /// Source frames `[start, end)` (`start` may be negative), zero outside the track.

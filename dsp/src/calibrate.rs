@@ -65,23 +65,16 @@ pub fn calibrate(
     rate: u32,
     windows: &[CalibrationWindow<'_>],
 ) -> f32 {
-    let owned = windows
-        .iter()
-        .map(|w| OwnedWindow {
-            audio: w.audio.to_vec(),
-            preroll: w.preroll,
-            lookahead: w.lookahead,
-        })
-        .collect();
-    let mut c = Calibrator::new(preset, analysis, rate, owned);
-    loop {
-        if let Some(correction) = c.step() {
+    let mut c = Calibrator::new(preset, analysis, rate, windows.len());
+    while let Some(i) = c.wanted() {
+        if let Some(correction) = c.feed(&windows[i]) {
             return correction;
         }
     }
+    c.result().unwrap_or(0.0)
 }
 
-/// A calibration window that owns its audio (for [`Calibrator`]).
+/// A calibration window that owns its audio.
 #[derive(Debug, Clone)]
 pub struct OwnedWindow {
     /// Interleaved stereo input over `[start − preroll, end + lookahead)`.
@@ -92,15 +85,31 @@ pub struct OwnedWindow {
     pub lookahead: usize,
 }
 
-/// [`calibrate`] in small steps — one window through the chain per step — so a caller that
-/// must stay responsive (the filler) can interleave other work.
+impl OwnedWindow {
+    /// The window as [`Calibrator::feed`] takes it.
+    pub fn view(&self) -> CalibrationWindow<'_> {
+        CalibrationWindow {
+            audio: &self.audio,
+            preroll: self.preroll,
+            lookahead: self.lookahead,
+        }
+    }
+}
+
+/// [`calibrate`] a window at a time, holding none of them: the caller reads the window
+/// [`Calibrator::wanted`] names and passes it to [`Calibrator::feed`], which runs the chain
+/// over it and keeps only loudness meters. Each iteration asks for the windows again (reading
+/// a window costs less than keeping six of them, or a whole short track, in memory while the
+/// iterations run), so a filler can interleave other work between windows.
 #[derive(Debug)]
 pub struct Calibrator {
     preset: Preset,
     analysis: TrackAnalysis,
     rate: u32,
     target: f64,
-    windows: Vec<OwnedWindow>,
+    windows: usize,
+    /// The input's meters, one per window, during the first iteration.
+    input: Vec<EbuR128>,
     input_lufs: Option<f64>,
     correction: f64,
     iteration: usize,
@@ -112,20 +121,17 @@ pub struct Calibrator {
 }
 
 impl Calibrator {
-    /// A calibration of `preset` for a track over `windows` (see [`calibration_plan`]).
-    pub fn new(
-        preset: Preset,
-        analysis: &TrackAnalysis,
-        rate: u32,
-        windows: Vec<OwnedWindow>,
-    ) -> Self {
-        let silent = analysis.integrated_lufs <= SILENCE_LUFS || windows.is_empty();
+    /// A calibration of `preset` for a track over a plan of `windows` windows (see
+    /// [`calibration_plan`]).
+    pub fn new(preset: Preset, analysis: &TrackAnalysis, rate: u32, windows: usize) -> Self {
+        let silent = analysis.integrated_lufs <= SILENCE_LUFS || windows == 0;
         Calibrator {
             preset,
             target: f64::from(preset.params(analysis).target_lufs),
             analysis: analysis.clone(),
             rate,
             windows,
+            input: Vec::new(),
             input_lufs: None,
             correction: 0.0,
             iteration: 0,
@@ -136,41 +142,59 @@ impl Calibrator {
         }
     }
 
-    /// Does one unit of work; the correction (dB) once finished.
-    pub fn step(&mut self) -> Option<f32> {
+    /// The plan's index of the window to feed next; `None` once finished.
+    pub fn wanted(&self) -> Option<usize> {
+        self.done.is_none().then_some(self.next_window)
+    }
+
+    /// The correction (dB), once finished.
+    pub fn result(&self) -> Option<f32> {
+        self.done
+    }
+
+    /// Runs the chain over `w`, the window [`Calibrator::wanted`] named; the correction (dB)
+    /// once finished.
+    pub fn feed(&mut self, w: &CalibrationWindow<'_>) -> Option<f32> {
         if let Some(c) = self.done {
             return Some(c);
         }
-        let Some(input_lufs) = self.input_lufs else {
-            let measured = measure(
-                self.rate,
-                self.windows.iter().map(|w| {
-                    let end = w.audio.len() - 2 * w.lookahead;
-                    &w.audio[2 * w.preroll..end]
-                }),
-            );
-            match measured {
-                Some(l) => self.input_lufs = Some(l),
-                None => self.done = Some(0.0),
-            }
+        let inner_len = w.audio.len().saturating_sub(2 * (w.preroll + w.lookahead));
+        let Some(inner) = w.audio.get(2 * w.preroll..2 * w.preroll + inner_len) else {
+            // A window shorter than its margins (not one of the plan's): stop where we are.
+            self.done = Some(self.correction as f32);
             return self.done;
         };
-        if self.next_window < self.windows.len() {
-            let (preset, rate, correction) = (self.preset, self.rate, self.correction as f32);
-            let analysis = &self.analysis;
-            let chain = self
-                .chain
-                .get_or_insert_with(|| Chain::new(preset, analysis, correction, rate));
-            let w = &self.windows[self.next_window];
-            let mut out = vec![0.0; w.audio.len() - 2 * (w.preroll + w.lookahead)];
-            chain.render_with_preroll(&w.audio, w.preroll, &mut out);
-            if let Some(m) = meter(self.rate, &out) {
-                self.outputs.push(m);
-            }
-            self.next_window += 1;
+        if self.iteration == 0
+            && let Some(m) = meter(self.rate, inner)
+        {
+            self.input.push(m);
+        }
+        let (preset, rate, correction) = (self.preset, self.rate, self.correction as f32);
+        let analysis = &self.analysis;
+        let chain = self
+            .chain
+            .get_or_insert_with(|| Chain::new(preset, analysis, correction, rate));
+        let mut out = vec![0.0; inner_len];
+        chain.render_with_preroll(w.audio, w.preroll, &mut out);
+        if let Some(m) = meter(self.rate, &out) {
+            self.outputs.push(m);
+        }
+        self.next_window += 1;
+        if self.next_window < self.windows {
             return None;
         }
         // An iteration is complete: correct the gain.
+        if self.iteration == 0 {
+            match combined(&self.input) {
+                Some(l) => self.input_lufs = Some(l),
+                None => self.done = Some(0.0),
+            }
+            self.input = Vec::new();
+            if self.done.is_some() {
+                return self.done;
+            }
+        }
+        let input_lufs = self.input_lufs?;
         let output_lufs = combined(&self.outputs);
         self.outputs.clear();
         self.next_window = 0;
@@ -191,7 +215,6 @@ impl Calibrator {
     }
 }
 
-/// Integrated loudness of several windows measured as one programme.
 /// One window's meter, measured and shrunk (see [`crate::analysis::shrink`]).
 fn meter(rate: u32, window: &[f32]) -> Option<EbuR128> {
     let mut m = EbuR128::new(2, rate, Mode::I).ok()?;
@@ -205,9 +228,4 @@ fn combined(meters: &[EbuR128]) -> Option<f64> {
     EbuR128::loudness_global_multiple(meters.iter())
         .ok()
         .filter(|v| v.is_finite() && *v > SILENCE_LUFS)
-}
-
-fn measure<'a>(rate: u32, windows: impl Iterator<Item = &'a [f32]>) -> Option<f64> {
-    let meters: Vec<EbuR128> = windows.filter_map(|w| meter(rate, w)).collect();
-    combined(&meters)
 }

@@ -14,6 +14,7 @@ mod devices;
 mod failure;
 mod json;
 mod logging;
+mod memory;
 mod paths;
 mod play;
 mod probe;
@@ -34,6 +35,7 @@ use crate::failure::Failure;
 static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
 fn main() -> ExitCode {
+    memory::tune_allocator();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

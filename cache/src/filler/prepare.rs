@@ -16,14 +16,16 @@ use crate::enhance::{self, AnalysisWalk};
 /// short, so a seek is never queued for long behind a whole-track analysis.
 const ANALYSIS_STEP_FRAMES: u64 = 1 << 17;
 
-/// A preset's calibration, done a window at a time.
+/// A preset's calibration, done a window at a time: one step reads the window the
+/// calibrator wants, the next runs the chain over it. At most one window is held (the
+/// calibrator asks for them again on each iteration rather than keeping them all).
 pub(super) struct CalibrationJob {
     preset: Preset,
     plan: Vec<std::ops::Range<u64>>,
     margins: (usize, usize),
-    /// Windows read so far (moved into the calibrator once all are read).
-    windows: Vec<hearth_dsp::OwnedWindow>,
-    calibrator: Option<Calibrator>,
+    /// The window read for the calibrator's next step.
+    window: Option<hearth_dsp::OwnedWindow>,
+    calibrator: Calibrator,
 }
 
 impl Filler {
@@ -111,31 +113,28 @@ impl Filler {
                 // A job for another preset is dropped (it starts again when needed).
                 _ => {
                     let analysis = t.analysis.as_ref()?;
+                    let plan = hearth_dsp::calibration_plan(t.source.frames(), rate);
                     CalibrationJob {
                         preset,
-                        plan: hearth_dsp::calibration_plan(t.source.frames(), rate),
                         margins: enhance::calibration_margins(preset, analysis, rate),
-                        windows: Vec::new(),
-                        calibrator: None,
+                        calibrator: Calibrator::new(preset, analysis, rate, plan.len()),
+                        plan,
+                        window: None,
                     }
                 }
             };
-            if job.windows.len() < job.plan.len() {
-                let range = job.plan[job.windows.len()].clone();
-                let window = enhance::calibration_window(&mut t.source, range, job.margins).ok()?;
-                job.windows.push(window);
-                t.calibration_job = Some(job);
-                return Some(Step::Calibrating {
-                    priority,
-                    entry,
-                    preset,
-                });
-            }
-            let analysis = t.analysis.as_ref()?;
-            let calibrator = job.calibrator.get_or_insert_with(|| {
-                Calibrator::new(preset, analysis, rate, std::mem::take(&mut job.windows))
-            });
-            return match calibrator.step() {
+            let result = match (job.calibrator.wanted(), job.window.take()) {
+                (None, _) => job.calibrator.result(),
+                (Some(i), None) => {
+                    let range = job.plan.get(i)?.clone();
+                    let window =
+                        enhance::calibration_window(&mut t.source, range, job.margins).ok()?;
+                    job.window = Some(window);
+                    None
+                }
+                (Some(_), Some(window)) => job.calibrator.feed(&window.view()),
+            };
+            return match result {
                 Some(gain) => {
                     t.calibration.insert(preset, gain);
                     store.set_calibration(t.track, preset, gain);

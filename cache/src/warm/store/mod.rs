@@ -13,18 +13,22 @@
 //! [`WarmStore::take_status_change`], refuses writes (files already open keep serving reads),
 //! hands out no new files, and re-checks the directory at most every [`RETRY_INTERVAL`].
 //!
-//! The store's work is spread over this folder by concern: [`tracks`] (what the index knows
-//! of each track: geometry, analysis, calibrations, progress), [`health`] (degradation and
+//! The store's work is spread over this folder by concern: [`files`] (opening and creating
+//! warm files, the budget check, the weak table of files handed out), [`tracks`] (what the
+//! index knows of each track: geometry, analysis, calibrations, progress), [`health`] (degradation and
 //! recovery when the directory cannot be used), [`persist`] (saving and merging the index,
 //! reconciling it with the files on disk), [`maintenance`] (`verify` and `clean`).
 //!
 //! Runs on: the control thread and the filler thread(s), concurrently (`Send + Sync`, shared as
 //! `Arc<WarmStore>`). Never the audio thread: every method may take a lock and do file I/O.
 
+mod files;
 mod health;
 mod maintenance;
 mod persist;
 mod tracks;
+
+use files::OpenFiles;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -370,188 +374,6 @@ impl WarmStore {
         id
     }
 
-    /// The warm file for `(track, variant)` rendered with DSP parameters `params_hash`
-    /// (0 for the original): opened if it exists, else created (preallocated in full). A file
-    /// with another header (parameters, geometry, fingerprint, format version) is deleted and
-    /// recreated. `None` if the track is not registered, the store is degraded, or the file
-    /// cannot be made. Cheap when already open (an `Arc` clone under a lock). Runs eviction
-    /// after creating a file (never evicting `track` itself).
-    ///
-    /// Runs on: the filler (and control thread).
-    pub fn variant(
-        &self,
-        track: TrackId,
-        variant: Variant,
-        params_hash: u64,
-    ) -> Option<Arc<WarmFile>> {
-        self.get_variant(track, variant, params_hash, true)
-    }
-
-    /// Like [`WarmStore::variant`] but never creates a file: `None` if none is cached.
-    pub fn existing_variant(
-        &self,
-        track: TrackId,
-        variant: Variant,
-        params_hash: u64,
-    ) -> Option<Arc<WarmFile>> {
-        self.get_variant(track, variant, params_hash, false)
-    }
-
-    fn get_variant(
-        &self,
-        track: TrackId,
-        variant: Variant,
-        params_hash: u64,
-        create: bool,
-    ) -> Option<Arc<WarmFile>> {
-        let key = (track, variant);
-        let mut inner = self.inner.lock();
-        if inner.status.is_degraded() {
-            // Recovery (at most every RETRY_INTERVAL) retires files that were deleted meanwhile.
-            self.available(&mut inner);
-        }
-        let entry = inner.tracks.get(&track)?;
-        let expected = WarmHeader {
-            track,
-            variant,
-            engine_rate: entry.engine_rate,
-            channels: entry.channels,
-            geometry: entry.geometry,
-            source_hash: entry.source_hash,
-            params_hash,
-        };
-        let now = self.clock.now_ms();
-        if let Some(f) = inner.open.get(&key) {
-            // Files already mapped keep serving even when degraded: the mapping stays valid
-            // whatever happens to the directory. Now and then check the file is still there
-            // (a deleted cache directory must not be filled in vain).
-            if *f.header() == expected
-                && !f.is_retired()
-                && (inner.status.is_degraded() || f.still_linked_every(now, RETRY_INTERVAL))
-            {
-                return Some(f);
-            }
-        }
-        if !self.available(&mut inner) {
-            return None;
-        }
-        if let Some(old) = inner.open.remove(&key) {
-            old.retire();
-        }
-        let name = warm_file_name(track, variant);
-        let path = self.warm_dir.join(&name);
-        let file = match WarmFile::open(&path, Some(&expected), Arc::clone(&self.shared)) {
-            Ok(f) => Some(f),
-            Err(CacheError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => None,
-            Err(CacheError::BadHeader(why)) => {
-                tracing::debug!(file = %name, %why, "replacing warm file");
-                if let Err(e) = self.remove_file(&path) {
-                    self.degrade(&mut inner, format!("cannot remove a stale warm file: {e}"));
-                    return None;
-                }
-                self.drop_variant_record(&mut inner, track, variant);
-                None
-            }
-            Err(e) => {
-                self.degrade(&mut inner, format!("cannot open a warm file: {e}"));
-                return None;
-            }
-        };
-        let (file, created) = match file {
-            Some(f) => (f, false),
-            None if !create => {
-                self.drop_variant_record(&mut inner, track, variant);
-                return None;
-            }
-            None if !self.fits(&mut inner, track, &expected) => return None,
-            None => match self.create_file(&path, &expected) {
-                Ok(f) => (f, true),
-                Err(CacheError::Io {
-                    op: "link", source, ..
-                }) if source.kind() == io::ErrorKind::AlreadyExists => {
-                    // Another process made it a moment ago.
-                    let f = WarmFile::open(&path, Some(&expected), Arc::clone(&self.shared));
-                    (f.ok()?, false)
-                }
-                Err(CacheError::Io { source, .. }) => {
-                    inner.need_bytes = expected.layout().map(|l| l.file_len).unwrap_or(0);
-                    self.degrade(&mut inner, format!("cannot create a warm file: {source}"));
-                    return None;
-                }
-                Err(e) => {
-                    tracing::warn!(track = %track, %variant, "cannot cache this track: {e}");
-                    return None;
-                }
-            },
-        };
-        let file = Arc::new(file);
-        let record = VariantEntry {
-            variant,
-            file: name,
-            params_hash,
-            bytes: file.file_len(),
-            chunks_present: file.present_count(),
-            chunks_total: file.chunk_count(),
-        };
-        if let Some(e) = inner.tracks.get_mut(&track) {
-            e.variants.retain(|v| v.variant != variant);
-            e.variants.push(record);
-        }
-        inner.open.insert(key, &file);
-        inner.dirty = true;
-        if created {
-            // The cache grew: back within the limits (never evicting `track` itself). Opening
-            // a file that was already there changes nothing.
-            self.evict_locked(&mut inner, Some(track));
-        }
-        self.maybe_flush(&mut inner);
-        Some(file)
-    }
-
-    /// Whether a new file for `header` fits the budget beside the files of the tracks that
-    /// cannot be evicted (pinned, and `track` itself); else the budget is short (reported
-    /// once) and the variant plays from decode-on-demand, never evicting what is in use.
-    fn fits(&self, inner: &mut Inner, track: TrackId, header: &WarmHeader) -> bool {
-        let need = header.layout().map(|l| l.file_len).unwrap_or(u64::MAX);
-        let kept: u64 = inner
-            .tracks
-            .values()
-            .filter(|e| e.id == track || inner.pins.contains(&e.id))
-            .map(|e| e.bytes())
-            .sum();
-        let budget = self.config.budget_bytes;
-        if kept.saturating_add(need) <= budget {
-            inner.budget_short = None;
-            return true;
-        }
-        if inner.budget_short.is_none() {
-            let mb = |b: u64| b as f64 / 1e6;
-            let reason = format!(
-                "cache budget of {:.0} MB is smaller than the tracks in use need ({:.0} MB): \
-                 playing what does not fit from decode-on-demand",
-                mb(budget),
-                mb(kept.saturating_add(need))
-            );
-            tracing::info!("{reason}");
-            inner.budget_short = Some(reason);
-        }
-        false
-    }
-
-    fn create_file(&self, path: &Path, header: &WarmHeader) -> Result<WarmFile, CacheError> {
-        self.check_writes()
-            .map_err(|e| CacheError::io("create", path, e))?;
-        WarmFile::create(path, header, Arc::clone(&self.shared))
-    }
-
-    fn drop_variant_record(&self, inner: &mut Inner, track: TrackId, variant: Variant) {
-        if let Some(e) = inner.tracks.get_mut(&track) {
-            let before = e.variants.len();
-            e.variants.retain(|v| v.variant != variant);
-            inner.dirty |= e.variants.len() != before;
-        }
-    }
-
     /// Replaces the set of tracks that are never evicted: the one playing and the next one
     /// queued. Runs on: the control thread, on every track change.
     pub fn set_pins(&self, tracks: &[TrackId]) {
@@ -661,34 +483,6 @@ impl WarmStore {
     /// Counts a chunk produced and the time it took. Lock-free.
     pub fn record_production(&self, took: Duration) {
         self.shared.counters.production(took);
-    }
-}
-
-/// The warm files handed out and still held by someone, by (track, variant), held weakly: a
-/// file nobody uses any more is unmapped and closed when its last holder lets go (the filler
-/// holds a track's files only while the track is playing, next, fading or being warmed). The
-/// store keeps the entry to retire the file at once if it is evicted while still held.
-#[derive(Debug, Default)]
-struct OpenFiles(HashMap<(TrackId, Variant), std::sync::Weak<WarmFile>>);
-
-impl OpenFiles {
-    fn get(&self, key: &(TrackId, Variant)) -> Option<Arc<WarmFile>> {
-        self.0.get(key).and_then(std::sync::Weak::upgrade)
-    }
-
-    fn insert(&mut self, key: (TrackId, Variant), file: &Arc<WarmFile>) {
-        self.0.retain(|_, w| w.strong_count() > 0);
-        self.0.insert(key, Arc::downgrade(file));
-    }
-
-    fn remove(&mut self, key: &(TrackId, Variant)) -> Option<Arc<WarmFile>> {
-        self.0.remove(key).and_then(|w| w.upgrade())
-    }
-
-    /// Keeps the live files `keep` says to (and forgets closed ones).
-    fn retain(&mut self, mut keep: impl FnMut(&(TrackId, Variant), &Arc<WarmFile>) -> bool) {
-        self.0
-            .retain(|k, w| w.upgrade().is_some_and(|f| keep(k, &f)));
     }
 }
 
