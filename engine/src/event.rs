@@ -115,6 +115,24 @@ pub enum Event {
         /// Its buffer size, if fixed.
         buffer_frames: Option<u32>,
     },
+    /// The output device was lost (unplugged, sound server gone, stream invalidated), or could
+    /// not be opened at start; playback goes on into the null sink — the position keeps
+    /// advancing — while the engine tries to reopen the device every 500 ms.
+    DeviceLost {
+        /// The device that was lost (or wanted).
+        name: String,
+        /// What happened, for a person.
+        reason: String,
+    },
+    /// The wanted output device is back (it returned, or became available after the start),
+    /// or the system's default device changed and playback followed it: playing on it again
+    /// from where playback had reached, fading in. An [`Event::Device`] follows.
+    DeviceRestored {
+        /// The device now playing.
+        name: String,
+        /// Why the engine moved to it, for a person.
+        reason: String,
+    },
     /// Something failed; playback continues if it can (a bad file is skipped).
     Error {
         /// The entry concerned, if any.

@@ -71,3 +71,9 @@ const _: () = {
     moved::<Renderer>();
     moved::<OfflineRenderer>();
 };
+
+/// Unit tests check real-time code with `assert_no_alloc` (violations are counted, not fatal,
+/// with the dev-dependency's `warn_debug`).
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;

@@ -407,6 +407,12 @@ pub fn event_json(engine: &Engine, e: &Event) -> Option<Value> {
         } => {
             json!({"event": "device", "name": name, "rate": rate, "buffer": buffer_frames})
         }
+        Event::DeviceLost { name, reason } => {
+            json!({"event": "device_lost", "name": name, "reason": reason})
+        }
+        Event::DeviceRestored { name, reason } => {
+            json!({"event": "device_restored", "name": name, "reason": reason})
+        }
         Event::Error { entry, message } => {
             json!({"event": "error", "entry": entry.map(|e| e.0), "message": message})
         }

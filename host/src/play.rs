@@ -99,6 +99,12 @@ fn headless(engine: &Engine, events: &crossbeam_channel::Receiver<Event>) -> Res
                     eprintln!("hearth: output: {name} at {rate} Hz")
                 }
             }
+            Ok(Event::DeviceLost { name, reason }) => {
+                eprintln!("hearth: output {name} lost ({reason}); retrying every 0.5 s")
+            }
+            Ok(Event::DeviceRestored { name, reason }) => {
+                eprintln!("hearth: playing on {name} again ({reason})")
+            }
             Ok(Event::QueueEnded) => return Ok(()),
             Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                 // Every entry failed: nothing will ever play.

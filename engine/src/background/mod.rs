@@ -5,7 +5,8 @@
 //!   background warming);
 //! * [`pump`]: turns what the renderer and the fillers report into events (`hearth-events`);
 //! * [`supervisor`]: watches the output from the pump's thread; moves to the null sink when the
-//!   device is lost.
+//!   device is lost and back when it returns ([`reconnect`]: when to try), follows the
+//!   system's default device.
 //!
 //! A chunk, followed through the folders: the driver's demand (`driver`) → the filler's plan
 //! and production (`hearth_cache::filler`) → a hot slot through the hot tier's queue →
@@ -16,4 +17,5 @@
 
 pub(crate) mod driver;
 pub(crate) mod pump;
+pub(crate) mod reconnect;
 pub(crate) mod supervisor;

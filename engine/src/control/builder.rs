@@ -29,7 +29,7 @@ use crate::audio::readings::Readings;
 use crate::audio::renderer::{Renderer, RendererIo};
 use crate::background::driver::{self, Driver};
 use crate::background::pump::Pump;
-use crate::background::supervisor::Supervisor;
+use crate::background::supervisor::{DeviceOpener, Opener, Supervisor};
 use crate::error::EngineError;
 use crate::event::{EVENT_QUEUE, Event};
 use crate::output::{self, AudioCallback, Output, OutputSpec, OutputStats};
@@ -369,8 +369,22 @@ impl EngineBuilder {
         engine.set_fallback(pump.fallback.clone());
         spawn_fillers(&engine, driver, background)?;
         let stop = engine.stop_flag();
-        let supervisor = Supervisor::new(output, stats, notices_rx, notices_tx, buffer, rate);
-        let engine_for_pump = engine.weak();
+        let opener: Option<Box<dyn Opener>> = match &spec {
+            OutputSpec::Device { .. } => {
+                Some(Box::new(DeviceOpener::new(spec.clone(), rate, buffer)))
+            }
+            _ => None,
+        };
+        let supervisor = Supervisor::new(
+            output,
+            stats,
+            notices_rx,
+            notices_tx,
+            buffer,
+            rate,
+            opener,
+            pump.fallback.clone(),
+        );
         let pump_thread = std::thread::Builder::new()
             .name("hearth-events".into())
             .spawn(move || {
@@ -384,7 +398,7 @@ impl EngineBuilder {
                 while !stop.load(Ordering::Acquire) {
                     pump.poll();
                     pump.underruns(supervisor.underruns());
-                    if !supervisor.wait(PUMP_PERIOD, &pump, &engine_for_pump) {
+                    if !supervisor.wait(PUMP_PERIOD, pump.inner()) {
                         break;
                     }
                 }

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 
 use super::builder::EngineBuilder;
 use super::queue::{EntryId, QueueEntry};
-use super::state::{Inner, WeakEngine, fallback_notice};
+use super::state::{Inner, fallback_notice};
 use crate::audio::command::Command;
 use crate::audio::readings::{MAX_ENTRY, Transport};
 use crate::background::driver::FillerMsg;
@@ -96,10 +96,6 @@ impl Engine {
 
     pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.handle.stop)
-    }
-
-    pub(crate) fn weak(&self) -> WeakEngine {
-        WeakEngine(Arc::downgrade(&self.handle.inner))
     }
 
     pub(crate) fn set_fallback(&self, reason: Option<String>) {

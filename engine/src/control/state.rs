@@ -143,27 +143,7 @@ impl Inner {
 
 /// The notice for playing into the null sink because the device could not be opened.
 pub(crate) fn fallback_notice(reason: &str) -> String {
-    format!("no audio device ({reason}); playing into the null sink")
-}
-
-/// A handle that does not keep the engine alive (held by its own threads).
-pub(crate) struct WeakEngine(pub(crate) std::sync::Weak<Inner>);
-
-impl WeakEngine {
-    pub fn upgrade(&self) -> Option<EngineRef> {
-        self.0.upgrade().map(EngineRef)
-    }
-}
-
-/// A strong reference to the engine's internals, for its own threads.
-pub(crate) struct EngineRef(Arc<Inner>);
-
-impl EngineRef {
-    pub fn set_output_info(
-        &self,
-        info: crate::output::OutputInfo,
-        stats: Arc<crate::output::OutputStats>,
-    ) {
-        *self.0.output.lock() = Some((info, stats));
-    }
+    format!(
+        "no audio device ({reason}); playing into the null sink and trying the device every 0.5 s"
+    )
 }

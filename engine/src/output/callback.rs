@@ -55,6 +55,11 @@ pub(crate) struct CallbackSlot {
     back: Sender<Box<dyn AudioCallback>>,
     /// To say "lost" if the slot is dropped by a panic unwinding through the render path.
     notices: Sender<OutputNotice>,
+    /// Frames of fade-in still to apply, and the fade's length (0: none). A sink that takes
+    /// over a renderer already playing (the device returning after a loss) fades in, so the
+    /// music does not start mid-waveform with a click.
+    fade_left: u32,
+    fade_frames: u32,
 }
 
 /// The control side of a [`CallbackSlot`]: delivers the source and receives it back.
@@ -72,7 +77,10 @@ impl std::fmt::Debug for SlotHandle {
 /// Creates an empty slot (moved to the audio side) and its handle (kept by the control side).
 ///
 /// Runs on: control thread.
-pub(crate) fn slot(notices: Sender<OutputNotice>) -> (CallbackSlot, SlotHandle) {
+pub(crate) fn slot(
+    notices: Sender<OutputNotice>,
+    fade_in_frames: u32,
+) -> (CallbackSlot, SlotHandle) {
     let (pending_tx, pending_rx) = rtrb::RingBuffer::new(1);
     let (back_tx, back_rx) = crossbeam_channel::bounded(1);
     (
@@ -81,6 +89,8 @@ pub(crate) fn slot(notices: Sender<OutputNotice>) -> (CallbackSlot, SlotHandle) 
             pending: pending_rx,
             back: back_tx,
             notices,
+            fade_left: fade_in_frames,
+            fade_frames: fade_in_frames,
         },
         SlotHandle {
             pending: pending_tx,
@@ -101,8 +111,29 @@ impl CallbackSlot {
             self.source = self.pending.pop().ok();
         }
         match &mut self.source {
-            Some(source) => source.render(out),
+            Some(source) => {
+                source.render(out);
+                if self.fade_left > 0 {
+                    self.fade_in(out);
+                }
+            }
             None => out.fill(0.0),
+        }
+    }
+
+    /// Applies the rest of the fade-in (linear, from silence) to the first frames of `out`.
+    ///
+    /// Runs on: the audio thread (arithmetic only).
+    fn fade_in(&mut self, out: &mut [f32]) {
+        let total = self.fade_frames as f32;
+        for frame in out.chunks_exact_mut(2) {
+            if self.fade_left == 0 {
+                break;
+            }
+            let gain = (self.fade_frames - self.fade_left) as f32 / total;
+            frame[0] *= gain;
+            frame[1] *= gain;
+            self.fade_left -= 1;
         }
     }
 }

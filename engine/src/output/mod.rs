@@ -26,6 +26,7 @@ mod convert;
 mod device;
 mod paced;
 mod priority;
+mod rate;
 mod stats;
 mod wav;
 
@@ -36,6 +37,7 @@ use crossbeam_channel::Sender;
 
 pub use callback::AudioCallback;
 pub use convert::{DeviceSample, Dither, write_frames};
+pub(crate) use device::default_device_id;
 pub use device::{DeviceDescription, STOP_TIMEOUT, SupportedConfig, list_devices};
 pub use priority::promote_audio_thread;
 pub use stats::{OutputStats, OutputStatsSnapshot};
@@ -182,6 +184,8 @@ enum Target {
 pub struct Negotiated {
     target: Target,
     info: OutputInfo,
+    /// The rate the source renders at when it is not the device's (see `rate.rs`).
+    source_rate: Option<u32>,
 }
 
 impl Negotiated {
@@ -193,6 +197,23 @@ impl Negotiated {
     /// What was negotiated.
     pub fn info(&self) -> OutputInfo {
         self.info.clone()
+    }
+
+    /// The source renders at `rate`: a device negotiated at another rate converts in its
+    /// callback (`rate.rs`). The engine's way back onto a returning device whose rates do not
+    /// include the engine's.
+    pub(crate) fn source_at(mut self, rate: u32) -> Self {
+        self.source_rate = (rate != self.info.rate).then_some(rate);
+        self
+    }
+
+    /// This sink, presented as a device named `name` (a fake device for the supervisor's
+    /// tests: it plays like the null sink).
+    #[cfg(test)]
+    pub(crate) fn posing_as_device(mut self, name: &str) -> Self {
+        self.info.kind = OutputKind::Device;
+        self.info.name = name.to_owned();
+        self
     }
 }
 
@@ -229,6 +250,7 @@ pub fn negotiate(
         OutputSpec::Null => Negotiated {
             target: Target::Null,
             info: paced_info(OutputKind::Null, "null".to_owned()),
+            source_rate: None,
         },
         OutputSpec::Wav(path) => {
             if path.file_name().is_none() {
@@ -240,6 +262,7 @@ pub fn negotiate(
             Negotiated {
                 target: Target::Wav(path.clone()),
                 info: paced_info(OutputKind::Wav, path.display().to_string()),
+                source_rate: None,
             }
         }
         OutputSpec::Device { name } => {
@@ -258,6 +281,7 @@ pub fn negotiate(
             Negotiated {
                 target: Target::Device(choice),
                 info,
+                source_rate: None,
             }
         }
     })
@@ -292,11 +316,48 @@ impl Output {
         stats: Arc<OutputStats>,
         notices: Sender<OutputNotice>,
     ) -> Result<Output, (OutputError, Box<dyn AudioCallback>)> {
-        let Negotiated { target, mut info } = neg;
+        Self::start_inner(neg, source, stats, notices, false)
+    }
+
+    /// Like [`Output::start`], for a source that is already playing elsewhere (the engine
+    /// moving back to a device that returned): a device fades the first 10 ms in, so the music
+    /// does not resume mid-waveform with a click.
+    ///
+    /// Runs on: the engine's output supervisor.
+    pub(crate) fn take_over(
+        neg: Negotiated,
+        source: Box<dyn AudioCallback>,
+        stats: Arc<OutputStats>,
+        notices: Sender<OutputNotice>,
+    ) -> Result<Output, (OutputError, Box<dyn AudioCallback>)> {
+        Self::start_inner(neg, source, stats, notices, true)
+    }
+
+    fn start_inner(
+        neg: Negotiated,
+        source: Box<dyn AudioCallback>,
+        stats: Arc<OutputStats>,
+        notices: Sender<OutputNotice>,
+        fade_in: bool,
+    ) -> Result<Output, (OutputError, Box<dyn AudioCallback>)> {
+        let Negotiated {
+            target,
+            mut info,
+            source_rate,
+        } = neg;
         let buffer_frames = info.buffer_frames.unwrap_or(DEFAULT_BUFFER_FRAMES);
         let running = match target {
             Target::Device(choice) => {
-                let out = device::DeviceOutput::start(&choice, source, &stats, &notices)?;
+                let out = device::DeviceOutput::start(
+                    &choice,
+                    source,
+                    &stats,
+                    &notices,
+                    device::Start {
+                        fade_in,
+                        source_rate,
+                    },
+                )?;
                 if out.buffer_frames.is_some() {
                     info.buffer_frames = out.buffer_frames;
                 }

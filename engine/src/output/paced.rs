@@ -84,7 +84,7 @@ pub(crate) fn spawn<S: BlockSink>(
     stats: Arc<OutputStats>,
     notices: Sender<OutputNotice>,
 ) -> Result<PacedThread, (std::io::Error, Box<dyn AudioCallback>)> {
-    let (slot, mut handle) = super::callback::slot(notices.clone());
+    let (slot, mut handle) = super::callback::slot(notices.clone(), 0);
     let stop = Arc::new(AtomicBool::new(false));
     let pacer = Pacer {
         rate,

@@ -143,6 +143,12 @@ impl<'e> Session<'e> {
                 self.cache_stale = true;
             }
             Event::Device { name, rate, .. } => self.info(format!("output: {name} at {rate} Hz")),
+            Event::DeviceLost { name, reason } => self.error(format!(
+                "output {name} lost ({reason}); retrying every 0.5 s"
+            )),
+            Event::DeviceRestored { name, reason } => {
+                self.info(format!("playing on {name} again ({reason})"))
+            }
             Event::Error { message, .. } => {
                 self.queue_stale = true;
                 self.error(message);

@@ -291,10 +291,9 @@ fn draw_output(frame: &mut Frame, area: Rect, vm: &ViewModel) {
                     field("Device"),
                     Span::raw(o.name.clone()).bold(),
                     match &o.fallback {
-                        Some(why) => Span::styled(
-                            format!(" (no device: {why})"),
-                            Style::new().fg(Color::Yellow),
-                        ),
+                        Some(why) => {
+                            Span::styled(format!(" ({why})"), Style::new().fg(Color::Yellow))
+                        }
                         None => Span::raw(""),
                     },
                 ]),
@@ -621,7 +620,7 @@ mod tests {
         assert!(text.contains("○ off") && !text.contains("● on"), "{text}");
         assert!(text.contains("muted"), "{text}");
         assert!(text.contains("cache unavailable (disk full)"), "{text}");
-        assert!(text.contains("null (no device: none found)"), "{text}");
+        assert!(text.contains("null (none found)"), "{text}");
 
         vm.transport = Transport::Playing;
         vm.buffering = true;

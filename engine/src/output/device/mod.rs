@@ -46,11 +46,12 @@ use crossbeam_channel::Sender;
 
 use super::callback::{AudioCallback, CallbackSlot, SlotHandle};
 use super::convert::{DeviceSample, Dither, write_frames};
+use super::rate::RateConverter;
 use super::stats::{CallbackMeter, OutputStats};
 use super::{OutputError, OutputNotice};
 
 pub use list::{DeviceDescription, SupportedConfig, list_devices};
-pub(crate) use negotiate::{DeviceChoice, negotiate};
+pub(crate) use negotiate::{DeviceChoice, default_device_id, negotiate};
 use negotiate::{device_name, quiet_backend};
 
 /// Stereo frames rendered per piece: more than any device asks for in one callback in
@@ -58,6 +59,9 @@ use negotiate::{device_name, quiet_backend};
 pub(crate) const SCRATCH_FRAMES: usize = 16_384;
 /// How long `stop` waits for the source to come back from cpal.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Fade-in when a stream takes over a renderer that is already playing (the device returning
+/// after a loss), ms.
+const FADE_IN_MS: u32 = 10;
 /// On-time callbacks in a row before late callbacks count as underruns.
 const ARM_AFTER: u32 = 8;
 pub(super) fn backend(context: &str, e: impl std::fmt::Display) -> OutputError {
@@ -150,6 +154,8 @@ struct DeviceCallback {
     late: LateDetector,
     /// Set by the error callback on an xrun, so the late callback it causes counts once.
     xrun_flag: Arc<AtomicBool>,
+    /// Converts from the engine rate when the device runs at another (`rate.rs`).
+    convert: Option<RateConverter>,
 }
 
 impl DeviceCallback {
@@ -212,7 +218,11 @@ impl DeviceCallback {
                 break; // a trailing partial frame: left as cpal's silence
             }
             let stereo = &mut self.scratch[..frames * 2];
-            self.slot.render(stereo);
+            let slot = &mut self.slot;
+            match &mut self.convert {
+                Some(convert) => convert.render(stereo, |engine_rate| slot.render(engine_rate)),
+                None => slot.render(stereo),
+            }
             write_frames(stereo, piece, channels, &mut self.dither);
         }
     }
@@ -311,6 +321,16 @@ impl ErrorHandler {
     }
 }
 
+/// How a stream starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Start {
+    /// The first [`FADE_IN_MS`] of the source's audio fade in from silence (the source was
+    /// already playing elsewhere: the device returning after a loss).
+    pub(crate) fade_in: bool,
+    /// The source renders at this rate, not the device's: convert (`rate.rs`).
+    pub(crate) source_rate: Option<u32>,
+}
+
 /// A running device stream.
 pub(crate) struct DeviceOutput {
     stream: cpal::Stream,
@@ -333,8 +353,15 @@ fn build(
     config: StreamConfig,
     stats: &Arc<OutputStats>,
     notices: &Sender<OutputNotice>,
+    fade_in: bool,
+    convert: Option<RateConverter>,
 ) -> Result<(cpal::Stream, SlotHandle), cpal::Error> {
-    let (slot, handle) = super::callback::slot(notices.clone());
+    let fade_frames = if fade_in {
+        config.sample_rate / 1000 * FADE_IN_MS
+    } else {
+        0
+    };
+    let (slot, handle) = super::callback::slot(notices.clone(), fade_frames);
     let xrun_flag = Arc::new(AtomicBool::new(false));
     let mut callback = DeviceCallback {
         slot,
@@ -345,6 +372,7 @@ fn build(
         meter: CallbackMeter::new(Arc::clone(stats), config.sample_rate),
         late: LateDetector::default(),
         xrun_flag: Arc::clone(&xrun_flag),
+        convert,
     };
     let mut errors = ErrorHandler {
         notices: notices.clone(),
@@ -381,8 +409,19 @@ impl DeviceOutput {
         source: Box<dyn AudioCallback>,
         stats: &Arc<OutputStats>,
         notices: &Sender<OutputNotice>,
+        how: Start,
     ) -> Result<DeviceOutput, (OutputError, Box<dyn AudioCallback>)> {
-        let built = match build(choice, choice.config, stats, notices) {
+        let converter = || {
+            how.source_rate
+                .map(|from| RateConverter::new(from, choice.config.sample_rate))
+                .transpose()
+                .map_err(OutputError::InvalidConfig)
+        };
+        let convert = match converter() {
+            Ok(c) => c,
+            Err(e) => return Err((e, source)),
+        };
+        let built = match build(choice, choice.config, stats, notices, how.fade_in, convert) {
             // Some backends report a buffer range they then refuse: fall back to the default.
             Err(e)
                 if matches!(choice.config.buffer_size, BufferSize::Fixed(_))
@@ -396,7 +435,10 @@ impl DeviceOutput {
                     buffer_size: BufferSize::Default,
                     ..choice.config
                 };
-                build(choice, config, stats, notices)
+                match converter() {
+                    Ok(convert) => build(choice, config, stats, notices, how.fade_in, convert),
+                    Err(e) => return Err((e, source)),
+                }
             }
             other => other,
         };

@@ -135,6 +135,23 @@ pub(super) fn quiet_backend<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// The identity (backend id, else name) of the host's default output device right now, to
+/// notice when the system's default changes; `None` when there is none. Opens nothing.
+///
+/// Runs on: the engine's output supervisor, about once a second while it plays on the default
+/// device.
+pub(crate) fn default_device_id() -> Option<String> {
+    quiet_backend(|| {
+        let device = cpal::default_host().default_output_device()?;
+        let id = device_id(&device);
+        Some(if id.is_empty() {
+            device_name(&device)
+        } else {
+            id
+        })
+    })
+}
+
 /// Opens nothing: picks the device and its configuration.
 ///
 /// Runs on: control thread (may take tens of ms: the backend probes the device).
