@@ -15,8 +15,8 @@
 
 pub use hearth_cache::enhance;
 pub use hearth_cache::{
-    ChunkGeometry, DEFAULT_CHUNK_FRAMES, DecodeReport, ENGINE_CHANNELS, Source, SourceError,
-    SourceInfo, Tags, TrackId, Variant, probe,
+    ChunkGeometry, CoverArt, DEFAULT_CHUNK_FRAMES, DecodeReport, ENGINE_CHANNELS, Source,
+    SourceError, SourceInfo, Tags, TrackId, Variant, cover_art, probe,
 };
 pub use hearth_dsp::{Chain, ChainParams, Preset, TrackAnalysis, UnknownPreset, intensity};
 pub use hearth_engine::Engine;

@@ -33,7 +33,7 @@ pub use chunk::{ChunkGeometry, DEFAULT_CHUNK_FRAMES, ENGINE_CHANNELS, TrackId, V
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CacheError, HeaderError, SourceError};
 pub use source::Source;
-pub use source::{DecodeReport, SourceInfo, Tags, probe};
+pub use source::{CoverArt, DecodeReport, SourceInfo, Tags, cover_art, probe};
 pub use warm::fingerprint::{Fingerprint, track_id};
 pub use warm::header::{WarmHeader, WarmLayout};
 pub use warm::stats::{CacheStats, CounterSnapshot};

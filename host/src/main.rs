@@ -15,6 +15,8 @@ mod failure;
 mod json;
 mod logging;
 mod memory;
+#[cfg(target_os = "linux")]
+mod mpris;
 mod paths;
 mod play;
 mod probe;

@@ -41,6 +41,9 @@ pub fn run(
         eprintln!("hearth: {notice}");
     }
     let events = engine.events();
+    // Media keys, the desktop's media widget and playerctl, whatever the mode below.
+    #[cfg(target_os = "linux")]
+    let _mpris = crate::mpris::start(&engine, &settings.cache.dir);
     for p in &paths {
         engine.enqueue(p).map_err(|e| Failure::other("queue", e))?;
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use symphonia::core::formats::FormatReader;
-use symphonia::core::meta::{MetadataRevision, RawTag, StandardTag};
+use symphonia::core::meta::{MetadataRevision, RawTag, StandardTag, StandardVisualKey, Visual};
 
 /// Resource limits against hostile files.
 pub mod limits {
@@ -118,6 +118,78 @@ impl DecodeReport {
     /// True when nothing went wrong.
     pub fn is_clean(&self) -> bool {
         self.corrupt_packets == 0 && self.ended_early_at.is_none()
+    }
+}
+
+/// A picture embedded in a file (album art).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverArt {
+    /// Its media type as the file says ("image/jpeg", "image/png"), if it does.
+    pub media_type: Option<String>,
+    /// The encoded picture.
+    pub data: Vec<u8>,
+}
+
+impl CoverArt {
+    /// A file extension for the picture: from the media type, else sniffed from its first
+    /// bytes, else "img".
+    pub fn extension(&self) -> &'static str {
+        let mt = self
+            .media_type
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if mt.ends_with("png") || self.data.starts_with(b"\x89PNG") {
+            "png"
+        } else if mt.ends_with("jpeg")
+            || mt.ends_with("jpg")
+            || self.data.starts_with(&[0xFF, 0xD8])
+        {
+            "jpg"
+        } else if mt.ends_with("gif") || self.data.starts_with(b"GIF8") {
+            "gif"
+        } else if mt.ends_with("webp") {
+            "webp"
+        } else {
+            "img"
+        }
+    }
+}
+
+/// The best picture among every metadata revision of `format`: the front cover if there is
+/// one, else the first picture. Pictures larger than [`limits::MAX_VISUAL_BYTES`] were never
+/// read.
+pub(super) fn read_cover(format: &mut dyn FormatReader) -> Option<CoverArt> {
+    let mut meta = format.metadata();
+    let mut found: Option<(bool, CoverArt)> = None;
+    loop {
+        if let Some(rev) = meta.current() {
+            let visuals = rev
+                .media
+                .visuals
+                .iter()
+                .chain(rev.per_track.iter().flat_map(|t| t.metadata.visuals.iter()));
+            for v in visuals.filter(|v| !v.data.is_empty()) {
+                let front = matches!(v.usage, Some(StandardVisualKey::FrontCover));
+                if found
+                    .as_ref()
+                    .is_none_or(|(was_front, _)| front && !was_front)
+                {
+                    found = Some((front, cover(v)));
+                }
+            }
+        }
+        if meta.pop().is_none() {
+            break;
+        }
+    }
+    found.map(|(_, art)| art)
+}
+
+fn cover(v: &Visual) -> CoverArt {
+    CoverArt {
+        media_type: v.media_type.clone(),
+        data: v.data.to_vec(),
     }
 }
 

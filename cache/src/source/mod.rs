@@ -39,7 +39,7 @@ pub mod resample;
 use std::path::Path;
 
 pub use decoder::{DecodeReport, Decoder};
-pub use info::{SourceInfo, Tags, frames_to_duration, limits};
+pub use info::{CoverArt, SourceInfo, Tags, frames_to_duration, limits};
 
 use crate::chunk::{ChunkGeometry, ENGINE_CHANNELS};
 use crate::error::SourceError;
@@ -56,6 +56,15 @@ pub fn probe(path: &Path) -> Result<SourceInfo, SourceError> {
     let (decoder, info) = Decoder::open(path)?;
     drop(decoder);
     Ok(info)
+}
+
+/// The picture embedded in a file (the front cover if it has several), `None` if it has none.
+/// Reads the container's metadata only, no audio. For players that show album art (MPRIS's
+/// `mpris:artUrl`); not kept in [`SourceInfo`], so a long queue does not hold its pictures.
+pub fn cover_art(path: &Path) -> Result<Option<CoverArt>, SourceError> {
+    let file = std::fs::File::open(path).map_err(SourceError::Open)?;
+    let mut format = open::restart_demuxer(&file, path)?;
+    Ok(info::read_cover(format.as_mut()))
 }
 
 /// Continuing forward through up to this many resampler blocks beats repositioning.
