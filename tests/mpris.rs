@@ -1,11 +1,11 @@
-//! MPRIS through a real client: a private D-Bus session (`dbus-daemon --session`), the real
+//! MPRIS through a real client: a private D-Bus session (`dbus-run-session`), the real
 //! player (`hearth play --json --output null`) on two 2½-minute tracks made at test time with
 //! tags and an embedded cover, driven and read by `playerctl` — names, metadata (art included),
 //! status, play/pause, absolute and relative seeks, volume, next, OpenUri, the
 //! `PropertiesChanged` signal (`playerctl --follow`), a second instance's name, and a player
 //! that carries on without any session bus.
 //!
-//! Linux only; needs `dbus-daemon`, `playerctl` and `ffmpeg` (the README's prerequisites).
+//! Linux only; needs `dbus-run-session`, `playerctl` and `ffmpeg` (the README's prerequisites).
 
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
@@ -33,27 +33,36 @@ fn ffmpeg(args: &[&str]) {
     );
 }
 
-/// A private session bus; killed on drop.
+/// A private session bus under `dbus-run-session` (as a desktop session has one); ended on
+/// drop.
 struct Bus {
-    daemon: Child,
+    session: Child,
+    /// The shell `dbus-run-session` runs; when it ends, the session's daemon ends too.
+    shell_pid: i32,
     address: String,
 }
 
 impl Bus {
     fn start() -> Bus {
-        let mut daemon = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
+        let mut session = Command::new("dbus-run-session")
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "echo \"$DBUS_SESSION_BUS_ADDRESS\"; echo $$; exec sleep 3600",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("dbus-daemon is needed for this test (see the README's prerequisites)");
-        let mut line = String::new();
-        BufReader::new(daemon.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+            .expect("dbus-run-session is needed for this test (see the README's prerequisites)");
+        let mut out = BufReader::new(session.stdout.take().unwrap());
+        let (mut address, mut pid) = (String::new(), String::new());
+        out.read_line(&mut address).unwrap();
+        out.read_line(&mut pid).unwrap();
         Bus {
-            daemon,
-            address: line.trim().to_owned(),
+            session,
+            shell_pid: pid.trim().parse().unwrap(),
+            address: address.trim().to_owned(),
         }
     }
 
@@ -99,8 +108,9 @@ impl Bus {
 
 impl Drop for Bus {
     fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
+        // SAFETY: kill(2) on the pid of the shell this test started; no memory is involved.
+        unsafe { libc::kill(self.shell_pid, libc::SIGTERM) };
+        let _ = self.session.wait();
     }
 }
 
