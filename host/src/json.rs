@@ -256,6 +256,15 @@ fn handle(engine: &Engine, line: &str) -> Reply {
                     .ok_or("play_entry needs \"entry\"")?;
                 eng(engine.play_entry(EntryId(e))).map(|_| json!({"entry": e}))
             }
+            "save" => {
+                let path = v
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .ok_or("save needs \"path\" (a .m3u8 file)")?;
+                let n = crate::playlist::save_queue(engine, std::path::Path::new(path))
+                    .map_err(|e| e.to_string())?;
+                Ok(json!({"path": path, "entries": n}))
+            }
             "queue" => Ok(json!({"queue": queue_json(engine)})),
             "status" => Ok(status_json(engine)),
             "stats" => {

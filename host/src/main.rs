@@ -19,6 +19,7 @@ mod memory;
 mod mpris;
 mod paths;
 mod play;
+mod playlist;
 mod probe;
 mod render;
 mod tui;

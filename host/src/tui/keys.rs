@@ -23,6 +23,8 @@ pub enum Action {
     Next,
     /// Previous entry (or the start of this one).
     Previous,
+    /// Save the queue as a playlist in the data directory.
+    SavePlaylist,
     /// Leave.
     Quit,
 }
@@ -60,6 +62,7 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('-' | '_' | '−') => Action::Volume(-VOLUME_STEP),
         KeyCode::Char('n' | 'N') => Action::Next,
         KeyCode::Char('b' | 'B') => Action::Previous,
+        KeyCode::Char('w' | 'W') => Action::SavePlaylist,
         _ => return None,
     })
 }
@@ -94,6 +97,7 @@ mod tests {
             (KeyCode::Char('-'), none, Action::Volume(-0.1)),
             (KeyCode::Char('n'), none, Action::Next),
             (KeyCode::Char('b'), none, Action::Previous),
+            (KeyCode::Char('w'), none, Action::SavePlaylist),
             (KeyCode::Char('q'), none, Action::Quit),
             (KeyCode::Esc, none, Action::Quit),
             (KeyCode::Char('c'), KeyModifiers::CONTROL, Action::Quit),

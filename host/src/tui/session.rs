@@ -204,9 +204,37 @@ impl<'e> Session<'e> {
                 self.pending_seek = None;
                 engine.previous()
             }
+            Action::SavePlaylist => {
+                self.save_queue();
+                Ok(())
+            }
         };
         if let Err(e) = result {
             self.error(e.to_string());
+        }
+    }
+
+    /// Saves the queue to `queue-<unix seconds>.m3u8` in the data directory's `playlists`
+    /// folder and shows where (or why not) on the notice line. The path stays up as long as an
+    /// error would, and even over one: it is the answer to the key just pressed.
+    fn save_queue(&mut self) {
+        let saved = crate::playlist::queue_save_path(std::time::SystemTime::now())
+            .and_then(|path| crate::playlist::save_queue(self.engine, &path).map(|n| (path, n)));
+        match saved {
+            Ok((path, n)) => {
+                self.notice = Some((
+                    Notice {
+                        text: format!(
+                            "saved {n} {} to {}",
+                            if n == 1 { "entry" } else { "entries" },
+                            path.display()
+                        ),
+                        error: false,
+                    },
+                    Instant::now() + ERROR_FOR,
+                ));
+            }
+            Err(e) => self.error(format!("save: {e}")),
         }
     }
 

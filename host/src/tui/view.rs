@@ -35,6 +35,7 @@ const HELP: &[(&str, &str)] = &[
     ("[/]", "intensity"),
     ("+/−", "volume"),
     ("n/b", "next/prev"),
+    ("w", "save queue"),
     ("q", "quit"),
 ];
 
