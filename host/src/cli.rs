@@ -96,9 +96,28 @@ pub struct PlayArgs {
     /// JSON control protocol: commands on stdin, events on stdout, one object per line.
     #[arg(long)]
     pub json: bool,
+    /// Restart the saved session (queue, track, position, paused or playing, enhancement,
+    /// volume); paths given on the command line play instead.
+    #[arg(long, overrides_with = "no_resume")]
+    pub resume: bool,
+    /// Do not restart the saved session, whatever the config file's `resume` says.
+    #[arg(long, overrides_with = "resume")]
+    pub no_resume: bool,
     /// Playback settings.
     #[command(flatten)]
     pub opts: PlaybackOpts,
+}
+
+impl PlayArgs {
+    /// `--resume` → `Some(true)`, `--no-resume` → `Some(false)` (the last one given wins),
+    /// neither → `None` (the config file decides).
+    pub fn resume_flag(&self) -> Option<bool> {
+        match (self.resume, self.no_resume) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// `hearth probe`.

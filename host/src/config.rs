@@ -43,6 +43,9 @@ pub struct FileConfig {
     pub buffer: Option<u32>,
     /// Crossfade between tracks, seconds (0 = gapless).
     pub crossfade: Option<f64>,
+    /// Bare `hearth` / `hearth play` without paths restarts the saved session (see
+    /// `session`) instead of the demo.
+    pub resume: Option<bool>,
 }
 
 /// Bytes, from a number or a string with a unit.
@@ -195,6 +198,31 @@ pub fn parse_output(s: &str) -> Result<OutputSpec, String> {
     }
 }
 
+/// Whether `hearth play` restarts the saved session, and who asked for it (which decides
+/// how much is said when there is nothing to restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Start as the command line says.
+    Off,
+    /// `--resume` on the command line: every reason for not resuming is said in one line.
+    Flag,
+    /// `resume = true` in the config file: a missing session file is simply a fresh start.
+    Config,
+}
+
+impl Resume {
+    /// The flag (`--resume` → `Some(true)`, `--no-resume` → `Some(false)`) over the config
+    /// file's `resume` key over off.
+    pub fn resolve(flag: Option<bool>, file: &FileConfig) -> Resume {
+        match (flag, file.resume) {
+            (Some(true), _) => Resume::Flag,
+            (Some(false), _) => Resume::Off,
+            (None, Some(true)) => Resume::Config,
+            (None, _) => Resume::Off,
+        }
+    }
+}
+
 /// Everything resolved: what the player, the cache tools and the bench use.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -216,6 +244,9 @@ pub struct Settings {
     pub crossfade: Duration,
     /// The cache.
     pub cache: hearth::cache::CacheConfig,
+    /// The player starts paused (a resumed session that was paused): the terminal UI and the
+    /// JSON protocol then do not call `play` at start.
+    pub start_paused: bool,
 }
 
 impl Settings {
@@ -253,6 +284,7 @@ impl Settings {
             volume: opts.volume.or(file.volume).unwrap_or(1.0),
             crossfade: Duration::from_secs_f64(opts.crossfade.or(file.crossfade).unwrap_or(0.0)),
             cache,
+            start_paused: false,
         })
     }
 }
@@ -277,6 +309,17 @@ mod tests {
         assert!(e.contains("`output`"), "{e}");
         let e = parse("rate = \"fast\"").err().unwrap_or_default();
         assert!(e.contains("rate") || e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn resume_flag_over_config_over_off() {
+        let on = parse("resume = true").unwrap_or_default();
+        let off = FileConfig::default();
+        assert_eq!(Resume::resolve(None, &on), Resume::Config);
+        assert_eq!(Resume::resolve(None, &off), Resume::Off);
+        assert_eq!(Resume::resolve(Some(true), &off), Resume::Flag);
+        assert_eq!(Resume::resolve(Some(false), &on), Resume::Off);
+        assert!(parse("resume = \"yes\"").is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::failure::Failure;
 
 /// Runs the protocol until `quit` (or end of input and of the queue).
-pub fn run(engine: &Engine, events: &Receiver<Event>, _settings: &Settings) -> Result<(), Failure> {
+pub fn run(engine: &Engine, events: &Receiver<Event>, settings: &Settings) -> Result<(), Failure> {
     let (lines_tx, lines) = crossbeam_channel::unbounded::<Option<String>>();
     std::thread::Builder::new()
         .name("hearth-stdin".into())
@@ -38,7 +38,10 @@ pub fn run(engine: &Engine, events: &Receiver<Event>, _settings: &Settings) -> R
         })
         .map_err(|e| Failure::other("stdin", e))?;
     let mut out = Out::new();
-    engine.play().map_err(|e| Failure::other("play", e))?;
+    // A resumed session that was paused stays paused until the client says `play`.
+    if !settings.start_paused {
+        engine.play().map_err(|e| Failure::other("play", e))?;
+    }
     let input_open = true;
     let mut queue_ended = false;
     loop {

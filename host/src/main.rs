@@ -22,6 +22,7 @@ mod play;
 mod playlist;
 mod probe;
 mod render;
+mod session;
 mod tui;
 
 use std::io::IsTerminal;

@@ -18,8 +18,20 @@ pub fn run(
     file: &FileConfig,
 ) -> Result<(), Failure> {
     let settings = Settings::resolve(cache_dir, &args.opts, file)?;
+    let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    // `--resume` / `resume = true`: the saved session instead of the demo (see session.rs).
+    let restore = crate::session::for_resume(
+        crate::config::Resume::resolve(args.resume_flag(), file),
+        !args.paths.is_empty(),
+    );
+    let settings = match &restore {
+        Some(r) => r.settings(settings, &args.opts, args.json || interactive),
+        None => settings,
+    };
     let mut problems = Vec::new();
-    let paths = if args.paths.is_empty() {
+    let paths = if let Some(r) = &restore {
+        r.paths.clone()
+    } else if args.paths.is_empty() {
         vec![crate::demo::path()?]
     } else {
         crate::paths::expand(&args.paths, &mut problems)
@@ -36,7 +48,7 @@ pub fn run(
     if paths.len() == 1 && !paths[0].exists() {
         return Err(Failure::file(&paths[0], "No such file or directory"));
     }
-    let engine = build_engine(&settings)?;
+    let engine = build_engine(&crate::session::engine_settings(&settings))?;
     if let Some(notice) = engine.output_fallback_notice() {
         eprintln!("hearth: {notice}");
     }
@@ -44,17 +56,26 @@ pub fn run(
     // Media keys, the desktop's media widget and playerctl, whatever the mode below.
     #[cfg(target_os = "linux")]
     let _mpris = crate::mpris::start(&engine, &settings.cache.dir);
-    for p in &paths {
-        engine.enqueue(p).map_err(|e| Failure::other("queue", e))?;
-    }
-    let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
-    if args.json {
+    let restored = match &restore {
+        Some(r) => crate::session::restore(&engine, r, &settings)?,
+        None => {
+            for p in &paths {
+                engine.enqueue(p).map_err(|e| Failure::other("queue", e))?;
+            }
+            None
+        }
+    };
+    // The session is kept in every mode; `finish` makes the last write once the mode is done.
+    let keeper = crate::session::Keeper::start(&engine, restored);
+    let result = if args.json {
         crate::json::run(&engine, &events, &settings)
     } else if interactive {
         crate::tui::run(&engine, &events, &settings)
     } else {
         headless(&engine, &events)
-    }
+    };
+    keeper.finish();
+    result
 }
 
 /// The engine for these settings (a device that cannot be opened falls back to the null sink,

@@ -45,11 +45,11 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
 /// Runs the terminal UI until the listener quits or the queue has played out.
-pub fn run(engine: &Engine, events: &Receiver<Event>, _settings: &Settings) -> Result<(), Failure> {
+pub fn run(engine: &Engine, events: &Receiver<Event>, settings: &Settings) -> Result<(), Failure> {
     let guard = TerminalGuard::enter().map_err(|e| Failure::other("terminal", e))?;
     let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))
         .map_err(|e| Failure::other("terminal", e))?;
-    let result = run_loop(&mut terminal, engine, events);
+    let result = run_loop(&mut terminal, engine, events, settings.start_paused);
     drop(terminal);
     drop(guard);
     if PANICKED.load(Ordering::SeqCst) {
@@ -64,9 +64,11 @@ fn run_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     engine: &Engine,
     events: &Receiver<Event>,
+    start_paused: bool,
 ) -> Result<(), Failure> {
     let mut session = Session::new(engine);
-    if let Err(e) = engine.play() {
+    // A resumed session that was paused stays paused until the listener presses space.
+    if !start_paused && let Err(e) = engine.play() {
         session.error(format!("play: {e}"));
     }
     let term_err = |e: std::io::Error| Failure::other("terminal", e);
