@@ -21,7 +21,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::Session;
+use support::{Session, ffmpeg};
 
 /// The sound server is one per machine: one test at a time stops it.
 static SERVER: Mutex<()> = Mutex::new(());
@@ -44,19 +44,6 @@ fn server(action: &str) {
     assert!(
         out.status.success(),
         "null-sink.sh {action}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is needed for this test (see the README's prerequisites)");
-    assert!(
-        out.status.success(),
-        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

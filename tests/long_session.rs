@@ -14,24 +14,12 @@
 
 mod support;
 
+use support::ffmpeg;
+
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BUDGET: u64 = 600_000_000;
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is needed for this test (see the README's prerequisites)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// (VmRSS, RssAnon, threads) of `pid`, KiB.
 fn status(pid: u32) -> Option<(u64, u64, u64)> {

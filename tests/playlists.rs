@@ -17,24 +17,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::Session;
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is needed for this test (see the README's prerequisites)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::{Session, ffmpeg};
 
 /// `seconds` of the demo looped into FLAC at `out`, with these tags (none: no tags at all).
 fn track(out: &Path, seconds: u32, tags: &[(&str, &str)]) {

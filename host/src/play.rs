@@ -36,6 +36,13 @@ pub fn run(
     } else {
         crate::paths::expand(&args.paths, &mut problems)
     };
+    // Nothing playable and one reason (a playlist that cannot be read, say): that reason is
+    // the error, in one line.
+    if paths.is_empty()
+        && let [only] = problems.as_slice()
+    {
+        return Err(Failure::BadInput(only.clone()));
+    }
     for p in &problems {
         eprintln!("hearth: warning: {p}");
     }

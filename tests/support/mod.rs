@@ -18,10 +18,28 @@ pub fn asset(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// `hearth --cache-dir CACHE`, with the player's session file kept beside the cache (not in
+/// the real `~/.local/state`: tests run in parallel and must not resume each other).
 pub fn hearth(cache: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hearth"));
     c.arg("--cache-dir").arg(cache);
+    c.env("XDG_STATE_HOME", cache.with_extension("state"));
     c
+}
+
+/// Runs ffmpeg quietly with `args` (after `-v error -nostdin -y`); panics with its message if
+/// it fails. The tests make their material with it at test time.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is needed for this test (see the README's prerequisites)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A running `hearth play --json`: send commands, wait for events.
