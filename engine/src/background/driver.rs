@@ -31,8 +31,10 @@ pub(crate) enum FillerMsg {
     Entry { entry: u64, path: PathBuf },
     /// An entry left the queue.
     Remove { entry: u64 },
-    /// The queue order, the pending jump, what to warm.
-    Plan(Plan),
+    /// The plan changed: take the latest from the [`PlanSlot`]. (The plan itself is not sent:
+    /// it holds the whole queue's order, and enqueueing 10 000 files would queue 10 000 plans
+    /// of up to 10 000 entries each before the filler read them.)
+    PlanChanged,
     /// Test hook: stop or resume producing.
     Stall(bool),
     /// Leave the thread.
@@ -52,13 +54,31 @@ pub(crate) struct Plan {
     pub warm: Vec<u64>,
 }
 
+/// The latest plan, shared by the control side (which replaces it) and the fillers' drivers
+/// (which read it when told it changed): memory for one plan however fast the queue grows.
+#[derive(Debug, Default)]
+pub(crate) struct PlanSlot(parking_lot::Mutex<Arc<Plan>>);
+
+impl PlanSlot {
+    /// Makes `plan` the latest.
+    pub fn publish(&self, plan: Plan) {
+        *self.0.lock() = Arc::new(plan);
+    }
+
+    /// The latest plan.
+    pub fn latest(&self) -> Arc<Plan> {
+        Arc::clone(&self.0.lock())
+    }
+}
+
 /// The filler and its inputs.
 pub(crate) struct Driver {
     pub filler: Filler,
     rx: Receiver<FillerMsg>,
     controls: Arc<Controls>,
     readings: Arc<Readings>,
-    plan: Plan,
+    plans: Arc<PlanSlot>,
+    plan: Arc<Plan>,
     failed: HashSet<u64>,
     events: Sender<FillerEvent>,
     /// Test hook: pause after every unit of work.
@@ -71,6 +91,7 @@ impl Driver {
         rx: Receiver<FillerMsg>,
         controls: Arc<Controls>,
         readings: Arc<Readings>,
+        plans: Arc<PlanSlot>,
         events: Sender<FillerEvent>,
     ) -> Self {
         Self {
@@ -78,7 +99,8 @@ impl Driver {
             rx,
             controls,
             readings,
-            plan: Plan::default(),
+            plans,
+            plan: Arc::default(),
             failed: HashSet::new(),
             events,
             delay: Duration::ZERO,
@@ -99,7 +121,7 @@ impl Driver {
         match msg {
             FillerMsg::Entry { entry, path } => self.filler.set_entry(entry, path),
             FillerMsg::Remove { entry } => self.filler.remove_entry(entry),
-            FillerMsg::Plan(plan) => self.plan = plan,
+            FillerMsg::PlanChanged => self.plan = self.plans.latest(),
             FillerMsg::Stall(on) => self.filler.set_stalled(on),
             FillerMsg::Shutdown => return false,
         }

@@ -27,7 +27,7 @@ use super::state::{Control, Inner, fallback_notice};
 use crate::audio::command::COMMAND_QUEUE;
 use crate::audio::readings::Readings;
 use crate::audio::renderer::{Renderer, RendererIo};
-use crate::background::driver::{self, Driver};
+use crate::background::driver::{self, Driver, PlanSlot};
 use crate::background::pump::Pump;
 use crate::background::supervisor::{DeviceOpener, Opener, Supervisor};
 use crate::error::EngineError;
@@ -248,6 +248,7 @@ impl Parts {
             Filler::new(producer, Arc::clone(&store), filler_config)
         };
         let mut senders = vec![filler_tx];
+        let plans = Arc::new(PlanSlot::default());
         let background = if background {
             let bg = Filler::background(Arc::clone(&store), filler_config);
             let (tx, rx) = crossbeam_channel::unbounded();
@@ -257,6 +258,7 @@ impl Parts {
                 rx,
                 Arc::clone(&controls),
                 Arc::clone(&readings),
+                Arc::clone(&plans),
                 fevents_tx.clone(),
             );
             d.delay = config.filler_delay;
@@ -269,6 +271,7 @@ impl Parts {
             filler_rx,
             Arc::clone(&controls),
             Arc::clone(&readings),
+            Arc::clone(&plans),
             fevents_tx,
         );
         driver.delay = config.filler_delay;
@@ -280,6 +283,7 @@ impl Parts {
             config,
             commands: Mutex::new(cmd_tx),
             filler: senders,
+            plans,
             control: Mutex::new(Control::default()),
             subscribers: Mutex::new(Vec::new()),
             output: Mutex::new(None),

@@ -17,7 +17,7 @@ use super::controls::Controls;
 use super::queue::{EntryId, EntryStatus, Queue, QueueEntry};
 use crate::audio::command::{Command, Jump};
 use crate::audio::readings::Readings;
-use crate::background::driver::{FillerMsg, Plan};
+use crate::background::driver::{FillerMsg, Plan, PlanSlot};
 use crate::error::EngineError;
 use crate::event::Event;
 
@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     pub commands: Mutex<rtrb::Producer<Command>>,
     /// The filler(s): every message goes to each.
     pub filler: Vec<Sender<FillerMsg>>,
+    /// The latest plan, read by the fillers' drivers when told it changed.
+    pub plans: Arc<PlanSlot>,
     pub control: Mutex<Control>,
     pub subscribers: Mutex<Vec<Sender<Event>>>,
     pub output: Mutex<Option<(crate::output::OutputInfo, Arc<crate::output::OutputStats>)>>,
@@ -91,7 +93,8 @@ impl Inner {
     }
 
     pub fn send_plan(&self, c: &Control) {
-        self.to_filler(FillerMsg::Plan(self.plan(c)));
+        self.plans.publish(self.plan(c));
+        self.to_filler(FillerMsg::PlanChanged);
     }
 
     /// Moves playback to `entry` at `frame`: the filler is told first (so production starts
