@@ -21,8 +21,9 @@ pub use hearth_cache::{
 pub use hearth_dsp::{Chain, ChainParams, Preset, TrackAnalysis, UnknownPreset, intensity};
 pub use hearth_engine::Engine;
 pub use hearth_engine::{
-    EngineBuilder, EngineConfig, EngineError, EntryId, EntryStatus, Event, OfflineRenderer,
-    QueueEntry, Renderer, Telemetry, TrackMeta, Transport, output,
+    EngineBuilder, EngineConfig, EngineError, EntryId, EntryStatus, Event, Normalize,
+    OfflineRenderer, QueueEntry, Renderer, Telemetry, TrackMeta, Transport, UnknownNormalize,
+    output,
 };
 
 /// The cache: configuration, statistics and maintenance.

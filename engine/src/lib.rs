@@ -56,8 +56,8 @@ pub mod output;
 
 pub use audio::{Renderer, Transport};
 pub use control::{
-    Engine, EngineBuilder, EngineConfig, EntryId, EntryStatus, OfflineRenderer, QueueEntry,
-    Telemetry, TrackMeta,
+    Engine, EngineBuilder, EngineConfig, EntryId, EntryStatus, Normalize, OfflineRenderer,
+    QueueEntry, Telemetry, TrackMeta, UnknownNormalize,
 };
 pub use error::EngineError;
 pub use event::Event;

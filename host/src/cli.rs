@@ -85,6 +85,10 @@ pub struct PlaybackOpts {
     /// Crossfade between tracks in seconds (0 = gapless, the default).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub crossfade: Option<f64>,
+    /// Loudness normalisation of the original variant: off (default), track or album
+    /// (−18 LUFS, true peak ≤ −1 dBTP).
+    #[arg(long, value_name = "off|track|album")]
+    pub normalize: Option<hearth::Normalize>,
 }
 
 /// `hearth play`.

@@ -43,6 +43,8 @@ pub struct FileConfig {
     pub buffer: Option<u32>,
     /// Crossfade between tracks, seconds (0 = gapless).
     pub crossfade: Option<f64>,
+    /// Loudness normalisation: "off", "track" or "album".
+    pub normalize: Option<String>,
     /// Bare `hearth` / `hearth play` without paths restarts the saved session (see
     /// `session`) instead of the demo.
     pub resume: Option<bool>,
@@ -242,6 +244,8 @@ pub struct Settings {
     pub volume: f32,
     /// Track crossfade.
     pub crossfade: Duration,
+    /// Loudness normalisation of the original variant.
+    pub normalize: hearth::Normalize,
     /// The cache.
     pub cache: hearth::cache::CacheConfig,
     /// The player starts paused (a resumed session that was paused): the terminal UI and the
@@ -274,8 +278,16 @@ impl Settings {
         if let Some(d) = file.cache_ttl_days {
             cache.ttl = Duration::from_secs_f64(d * 86_400.0);
         }
+        let normalize = match (opts.normalize, file.normalize.as_deref()) {
+            (Some(n), _) => n,
+            (None, Some(s)) => s.parse().map_err(|e: hearth::UnknownNormalize| {
+                Failure::BadInput(format!("config `normalize`: {e}"))
+            })?,
+            (None, None) => hearth::Normalize::Off,
+        };
         Ok(Settings {
             output,
+            normalize,
             rate: opts.rate.or(file.rate),
             buffer: opts.buffer.or(file.buffer),
             preset: opts.preset.or(file.preset).unwrap_or_default(),

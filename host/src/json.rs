@@ -231,6 +231,17 @@ fn handle(engine: &Engine, line: &str) -> Reply {
                 engine.set_intensity(x as f32);
                 Ok(json!({"value": x}))
             }
+            "normalize" => {
+                let mode = v
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .ok_or("normalize needs \"mode\": \"off\", \"track\" or \"album\"")?;
+                let n: hearth::Normalize = mode
+                    .parse()
+                    .map_err(|e: hearth::UnknownNormalize| e.to_string())?;
+                engine.set_normalize(n);
+                Ok(json!({"mode": n.name()}))
+            }
             "volume" => {
                 let x = num("value").ok_or("volume needs \"value\" (0.0–4.0)")?;
                 if !(0.0..=4.0).contains(&x) {
@@ -339,6 +350,8 @@ fn status_json(engine: &Engine) -> Value {
         "seconds": seconds,
         "enhance": on, "preset": preset.name(), "intensity": intensity,
         "volume": engine.volume(),
+        "normalize": engine.normalize().name(),
+        "normalize_gain_db": round3(f64::from(engine.normalize_gain_db())),
         "rate": engine.rate(),
         "output": output.as_ref().map(|o| o.name.clone()),
         "buffer": output.as_ref().and_then(|o| o.buffer_frames),

@@ -97,6 +97,7 @@ pub fn build_engine(s: &Settings) -> Result<Engine, Failure> {
         intensity: s.intensity,
         volume: s.volume,
         track_crossfade: s.crossfade,
+        normalize: s.normalize,
         ..EngineConfig::default()
     };
     Engine::builder()

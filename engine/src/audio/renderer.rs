@@ -89,6 +89,8 @@ pub struct Renderer {
     pub(super) next: Option<(u64, Option<u64>)>,
     pub(super) mix: Smooth,
     pub(super) volume: Smooth,
+    /// How long a normalisation gain change takes, frames.
+    pub(super) norm_frames: f32,
     pub(super) preset: Preset,
     pub(super) preset_next: Option<Preset>,
     pub(super) preset_fade: Ramp,
@@ -146,6 +148,7 @@ impl Renderer {
             next: None,
             mix: Smooth::new(if on { intensity } else { 0.0 }, ms(CROSSFADE_MS)),
             volume: Smooth::new(controls.volume(), ms(VOLUME_MS)),
+            norm_frames: ms(VOLUME_MS),
             preset,
             preset_next: None,
             preset_fade: Ramp::new(0.0, ms(CROSSFADE_MS)),
@@ -254,6 +257,12 @@ impl Renderer {
         }
     }
 
+    /// A new voice's normalisation gain for `entry`: at its value at once (a track starts at
+    /// its level), smoothed over [`VOLUME_MS`] when it changes later.
+    pub(super) fn norm_of(&self, entry: u64) -> Smooth {
+        Smooth::new(self.controls.gain_of(entry), self.norm_frames)
+    }
+
     pub(super) fn set_transport(&mut self, t: Transport) {
         if self.transport != t {
             self.transport = t;
@@ -273,6 +282,12 @@ impl Renderer {
         }
         self.mix.set(target);
         self.volume.set(self.controls.volume().clamp(0.0, 4.0));
+        if let Some(v) = self.voice.as_mut() {
+            v.norm.set(self.controls.gain_of(v.entry));
+        }
+        if let Some(o) = self.old.as_mut() {
+            o.norm.set(self.controls.gain_of(o.entry));
+        }
         let wanted = self.controls.preset();
         if self.preset_switching {
             // Finish the switch in progress first; a newer choice is picked up after it.
@@ -445,6 +460,7 @@ impl Renderer {
                         self.crossfade_frames,
                         v.ready.value > 0.0,
                         enh && v.enhanced.value > 0.0,
+                        self.norm_of(next),
                     );
                     v.enhanced.target = if enh { 1.0 } else { 0.0 };
                     if let Some(i) = self.lookup(next, 0).orig
@@ -506,7 +522,8 @@ impl Renderer {
         v.track_frames = slot.track_frames;
         let off = ((v.frame - slot.start) as usize) * 2;
         let s = slot.samples();
-        let (ol, or) = (s[off], s[off + 1]);
+        let g = v.norm.next();
+        let (ol, or) = (s[off] * g, s[off + 1] * g);
         let mut e = [ol, or];
         if let Some(ei) = l.enh
             && let Some(es) = self.held.get(ei)

@@ -16,6 +16,9 @@ use super::voice::Voice;
 struct RunSource<'a> {
     orig: &'a [f32],
     enh: &'a [f32],
+    /// `enh` is the original again (no enhanced variant here): it takes the normalisation
+    /// gain too, as in `voice_frame`.
+    enh_is_orig: bool,
 }
 
 impl<'a> RunSource<'a> {
@@ -33,7 +36,11 @@ impl<'a> RunSource<'a> {
             Some(e) => e.samples().get(off..)?,
             None => orig,
         };
-        Some(RunSource { orig, enh })
+        Some(RunSource {
+            orig,
+            enh,
+            enh_is_orig: e.is_none(),
+        })
     }
 
     /// Frame `k` of the run, computed as `voice_frame` computes it.
@@ -41,8 +48,13 @@ impl<'a> RunSource<'a> {
     fn frame(&self, v: &mut Voice, k: usize, mix: f32) -> [f32; 2] {
         let ready = v.ready.next();
         let enh_gain = v.enhanced.next();
-        let (ol, or) = (self.orig[2 * k], self.orig[2 * k + 1]);
-        let e = [self.enh[2 * k], self.enh[2 * k + 1]];
+        let g = v.norm.next();
+        let (ol, or) = (self.orig[2 * k] * g, self.orig[2 * k + 1] * g);
+        let e = if self.enh_is_orig {
+            [ol, or]
+        } else {
+            [self.enh[2 * k], self.enh[2 * k + 1]]
+        };
         let m = mix * enh_gain;
         [
             (ol + (e[0] - ol) * m) * ready,
@@ -137,6 +149,7 @@ impl Renderer {
             && self.volume.ramp.settled()
             && settled(&v.ready)
             && settled(&v.enhanced)
+            && v.norm.ramp.settled()
         {
             // Every gain constant: the same arithmetic as below, in a loop the compiler can
             // vectorise (the common case: plain playback).
@@ -145,13 +158,19 @@ impl Renderer {
             let m = self.mix.ramp.value * v.enhanced.value;
             let ready = v.ready.value;
             let vol = self.volume.ramp.value * self.transport_gain.value;
+            // The original's normalisation gain; the enhanced signal takes it only when it is
+            // the original again (× 1.0 is exact, so normalisation off changes no bit).
+            let g = v.norm.ramp.value;
+            let gz = if a.enh_is_orig { g } else { 1.0 };
             for ((y, x), z) in out
                 .chunks_exact_mut(2)
                 .zip(o.chunks_exact(2))
                 .zip(e.chunks_exact(2))
             {
-                y[0] = ((x[0] + (z[0] - x[0]) * m) * ready) * vol;
-                y[1] = ((x[1] + (z[1] - x[1]) * m) * ready) * vol;
+                let (x0, x1) = (x[0] * g, x[1] * g);
+                let (z0, z1) = (z[0] * gz, z[1] * gz);
+                y[0] = ((x0 + (z0 - x0) * m) * ready) * vol;
+                y[1] = ((x1 + (z1 - x1) * m) * ready) * vol;
             }
             v.frame += n as u64;
             self.audible += n as u64;

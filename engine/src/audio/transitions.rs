@@ -51,7 +51,16 @@ impl Renderer {
         } else {
             self.arrival_frames
         };
-        let mut voice = Voice::new(j.entry, j.frame, self.lookahead as f32, fade, true, enh);
+        let norm = self.norm_of(j.entry);
+        let mut voice = Voice::new(
+            j.entry,
+            j.frame,
+            self.lookahead as f32,
+            fade,
+            true,
+            enh,
+            norm,
+        );
         if let Some(i) = self.lookup(j.entry, j.frame).orig
             && let Some(s) = self.held.get(i)
         {
@@ -158,6 +167,7 @@ impl Renderer {
             self.crossfade_frames,
             true,
             enh,
+            self.norm_of(next),
         );
         if let Some(i) = self.lookup(next, 0).orig
             && let Some(s) = self.held.get(i)

@@ -4,7 +4,7 @@
 //! Runs on: the audio thread.
 
 use super::command::Jump;
-use super::ramp::Ramp;
+use super::ramp::{Ramp, Smooth};
 
 /// A stream of one entry's audio: where it is and how ready its data is.
 #[derive(Copy, Clone, Debug)]
@@ -17,6 +17,9 @@ pub(crate) struct Voice {
     pub ready: Ramp,
     /// 1 while the enhanced variant is there, fades to 0 before it runs out.
     pub enhanced: Ramp,
+    /// The loudness normalisation gain of the original variant (1.0: none), smoothed like the
+    /// volume when it changes mid-track.
+    pub norm: Smooth,
     pub stalled: bool,
 }
 
@@ -28,6 +31,7 @@ impl Voice {
         crossfade: f32,
         ready: bool,
         enhanced: bool,
+        norm: Smooth,
     ) -> Self {
         let mut r = Ramp::new(if ready { 1.0 } else { 0.0 }, lookahead);
         r.target = r.value;
@@ -39,6 +43,7 @@ impl Voice {
             track_frames: u64::MAX,
             ready: r,
             enhanced: e,
+            norm,
             stalled: false,
         }
     }

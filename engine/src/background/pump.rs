@@ -16,6 +16,9 @@ use crate::control::queue::{EntryId, EntryStatus, QueueEntry, TrackMeta};
 use crate::control::state::Inner;
 use crate::event::{Event, RtEvent};
 
+/// How often the normalisation gains are recomputed.
+const GAINS_PERIOD: Duration = Duration::from_millis(250);
+
 /// Turns what the renderer and filler report into events and keeps the control side in step.
 pub(crate) struct Pump {
     inner: Arc<Inner>,
@@ -24,6 +27,7 @@ pub(crate) struct Pump {
     last_position: Option<Instant>,
     last_underruns: u64,
     last_status: Option<bool>,
+    last_gains: Option<Instant>,
     /// Why the output is the null sink instead of the device asked for (reported once).
     pub fallback: Option<String>,
 }
@@ -42,6 +46,7 @@ impl Pump {
             last_position: None,
             last_underruns: 0,
             last_status: None,
+            last_gains: None,
             fallback: None,
         }
     }
@@ -78,6 +83,22 @@ impl Pump {
             }
         }
         self.position();
+        self.gains();
+    }
+
+    /// Recomputes the normalisation gains a few times a second: the playhead moves on, tracks
+    /// are opened and analysed.
+    fn gains(&mut self) {
+        let now = Instant::now();
+        if self
+            .last_gains
+            .is_some_and(|t| now.duration_since(t) < GAINS_PERIOD)
+        {
+            return;
+        }
+        self.last_gains = Some(now);
+        let c = self.inner.control.lock();
+        self.inner.update_gains(&c);
     }
 
     fn drain_filler(&mut self) {

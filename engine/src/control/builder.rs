@@ -61,6 +61,8 @@ pub struct EngineConfig {
     pub position_interval: Duration,
     /// Warm the playing and next tracks whole into the warm tier.
     pub warm_ahead: bool,
+    /// Loudness normalisation of the original variant at start.
+    pub normalize: super::loudness::Normalize,
     /// Test hook: the filler pauses this long after every unit of work (to show that the
     /// benchmarks measure what they claim).
     #[doc(hidden)]
@@ -82,6 +84,7 @@ impl Default for EngineConfig {
             track_crossfade: Duration::ZERO,
             position_interval: Duration::from_millis(250),
             warm_ahead: true,
+            normalize: super::loudness::Normalize::Off,
             filler_delay: Duration::ZERO,
         }
     }
@@ -275,6 +278,7 @@ impl Parts {
             fevents_tx,
         );
         driver.delay = config.filler_delay;
+        let normalize = config.normalize;
         let inner = Arc::new(Inner {
             controls,
             readings,
@@ -284,7 +288,10 @@ impl Parts {
             commands: Mutex::new(cmd_tx),
             filler: senders,
             plans,
-            control: Mutex::new(Control::default()),
+            control: Mutex::new(Control {
+                normalize,
+                ..Control::default()
+            }),
             subscribers: Mutex::new(Vec::new()),
             output: Mutex::new(None),
             fallback: Mutex::new(None),

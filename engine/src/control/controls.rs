@@ -1,5 +1,6 @@
 //! "Latest value wins" parameters the control side sets and the renderer reads: volume,
-//! intensity, enhancement on/off, the chosen preset, the track crossfade. Only atomics.
+//! intensity, enhancement on/off, the chosen preset, the track crossfade, and the loudness
+//! normalisation gains of the entries around the playhead. Only atomics.
 //!
 //! Written only by the control side (the setters are visible in `control` alone); read by the
 //! renderer at the start of every callback and by the fillers' driver.
@@ -29,6 +30,10 @@ impl AtomicF32 {
     }
 }
 
+/// Entries whose normalisation gain the renderer can look up at once: the playing one, the
+/// next, the one fading out, a jump's target, with room to spare.
+pub(crate) const GAIN_SLOTS: usize = 8;
+
 /// The control side's parameters. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Controls {
@@ -37,6 +42,10 @@ pub(crate) struct Controls {
     enhance: AtomicBool,
     preset: AtomicU8,
     track_crossfade: AtomicU64,
+    /// Normalisation gains of the original variant, one entry per slot: the entry id's low
+    /// 32 bits and the linear gain's `f32` bits packed in one word, so a reader never sees
+    /// one entry's id with another's gain. 0 = empty (entry ids start at 1).
+    gains: [AtomicU64; GAIN_SLOTS],
 }
 
 impl Controls {
@@ -48,6 +57,56 @@ impl Controls {
             enhance: AtomicBool::new(enhance),
             preset: AtomicU8::new(preset.id()),
             track_crossfade: AtomicU64::new(0),
+            gains: Default::default(),
+        }
+    }
+
+    /// The normalisation gain (linear) of the original variant of `entry`: 1.0 unless the
+    /// control side has set one (normalisation off, or not known yet).
+    ///
+    /// Runs on: the audio thread (at most [`GAIN_SLOTS`] atomic loads).
+    #[inline]
+    pub fn gain_of(&self, entry: u64) -> f32 {
+        let key = entry & 0xFFFF_FFFF;
+        for slot in &self.gains {
+            let w = slot.load(Ordering::Relaxed);
+            if w != 0 && w & 0xFFFF_FFFF == key {
+                return f32::from_bits((w >> 32) as u32);
+            }
+        }
+        1.0
+    }
+
+    /// Sets the gains: `(entry, linear gain)` for up to [`GAIN_SLOTS`] entries; the others
+    /// play at 1.0. An entry keeps its slot while it stays, and stale ones are cleared last,
+    /// so the renderer never sees a kept entry's gain go missing mid-update. One writer: the
+    /// event pump.
+    pub(in crate::control) fn set_gains(&self, gains: &[(u64, f32)]) {
+        let key = |w: u64| w & 0xFFFF_FFFF;
+        let pack = |e: u64, g: f32| (e & 0xFFFF_FFFF) | (u64::from(g.to_bits()) << 32);
+        let wanted = &gains[..gains.len().min(GAIN_SLOTS)];
+        let is_wanted = |w: u64| w != 0 && wanted.iter().any(|&(e, _)| e & 0xFFFF_FFFF == key(w));
+        for &(e, g) in wanted {
+            let current = self
+                .gains
+                .iter()
+                .find(|s| {
+                    let w = s.load(Ordering::Relaxed);
+                    w != 0 && key(w) == e & 0xFFFF_FFFF
+                })
+                .or_else(|| {
+                    self.gains
+                        .iter()
+                        .find(|s| !is_wanted(s.load(Ordering::Relaxed)))
+                });
+            if let Some(slot) = current {
+                slot.store(pack(e, g), Ordering::Relaxed);
+            }
+        }
+        for slot in &self.gains {
+            if !is_wanted(slot.load(Ordering::Relaxed)) {
+                slot.store(0, Ordering::Relaxed);
+            }
         }
     }
 

@@ -310,6 +310,29 @@ impl Engine {
         self.announce_enhancement();
     }
 
+    /// Loudness normalisation of the original variant: off (bit-exact), per track, or per
+    /// album, to −18 LUFS with the true peak held under −1 dBTP (see `Normalize`). Takes
+    /// effect at the next callback, ramped like the volume; the enhanced variant is unaffected.
+    pub fn set_normalize(&self, mode: super::loudness::Normalize) {
+        let inner = self.inner();
+        let mut c = inner.control.lock();
+        c.normalize = mode;
+        inner.update_gains(&c);
+    }
+
+    /// The loudness normalisation mode.
+    pub fn normalize(&self) -> super::loudness::Normalize {
+        self.inner().control.lock().normalize
+    }
+
+    /// The normalisation gain the playing entry's original plays at, dB (0 when off or not
+    /// known yet).
+    pub fn normalize_gain_db(&self) -> f32 {
+        let inner = self.inner();
+        let (entry, _) = inner.readings.position();
+        20.0 * inner.controls.gain_of(entry).log10()
+    }
+
     /// Sets the volume (linear gain, 0.0–4.0; smoothed).
     pub fn set_volume(&self, volume: f32) {
         self.inner().controls.set_volume(volume.clamp(0.0, 4.0));

@@ -19,9 +19,11 @@
 pub(crate) mod builder;
 pub(crate) mod controls;
 pub(crate) mod engine;
+pub(crate) mod loudness;
 pub(crate) mod queue;
 pub(crate) mod state;
 
 pub use builder::{EngineBuilder, EngineConfig, OfflineRenderer};
 pub use engine::{Engine, Telemetry};
+pub use loudness::{Normalize, UnknownNormalize};
 pub use queue::{EntryId, EntryStatus, QueueEntry, TrackMeta};

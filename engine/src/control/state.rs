@@ -34,6 +34,8 @@ pub(crate) struct Control {
     /// The renderer has not been told the current entry's successor yet (its command queue
     /// was full): the pump tells it on its next round.
     pub next_unsent: bool,
+    /// Loudness normalisation of the original variant (see `loudness.rs`).
+    pub normalize: super::loudness::Normalize,
 }
 
 pub(crate) struct Inner {
@@ -113,6 +115,8 @@ impl Inner {
         }
         c.queue.current = Some(entry);
         self.send_plan(c);
+        // The target's gain before the renderer makes its voice (it starts at that level).
+        self.update_gains(c);
         self.command(Command::Jump(jump))?;
         self.send_next(c);
         Ok(())

@@ -19,6 +19,8 @@ pub enum Action {
     Intensity(f32),
     /// Change the volume by this much.
     Volume(f32),
+    /// Loudness normalisation off → track → album → off.
+    CycleNormalize,
     /// Next entry.
     Next,
     /// Previous entry (or the start of this one).
@@ -58,6 +60,7 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('P') => Action::Preset(false),
         KeyCode::Char('[') => Action::Intensity(-INTENSITY_STEP),
         KeyCode::Char(']') => Action::Intensity(INTENSITY_STEP),
+        KeyCode::Char('l' | 'L') => Action::CycleNormalize,
         KeyCode::Char('+' | '=') => Action::Volume(VOLUME_STEP),
         KeyCode::Char('-' | '_' | '−') => Action::Volume(-VOLUME_STEP),
         KeyCode::Char('n' | 'N') => Action::Next,
@@ -88,6 +91,7 @@ mod tests {
             (KeyCode::Char('0'), none, Action::SeekTenths(0)),
             (KeyCode::Char('7'), none, Action::SeekTenths(7)),
             (KeyCode::Char('e'), none, Action::ToggleEnhancement),
+            (KeyCode::Char('l'), none, Action::CycleNormalize),
             (KeyCode::Char('p'), none, Action::Preset(true)),
             (KeyCode::Char('P'), shift, Action::Preset(false)),
             (KeyCode::Char('['), none, Action::Intensity(-0.1)),

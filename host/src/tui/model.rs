@@ -24,6 +24,8 @@ pub struct ViewModel {
     pub enhancement: EnhancementView,
     /// Volume, linear (0.0–4.0).
     pub volume: f32,
+    /// Loudness normalisation and the playing track's gain from it, dB.
+    pub normalize: (hearth::Normalize, f32),
     /// Where the audio goes (`None` until the output is open).
     pub output: Option<OutputView>,
     /// Why the cache is unusable, while it is.

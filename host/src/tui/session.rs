@@ -196,6 +196,16 @@ impl<'e> Session<'e> {
                 engine.set_volume(step(engine.volume(), delta, 4.0));
                 Ok(())
             }
+            Action::CycleNormalize => {
+                let next = match engine.normalize() {
+                    hearth::Normalize::Off => hearth::Normalize::Track,
+                    hearth::Normalize::Track => hearth::Normalize::Album,
+                    hearth::Normalize::Album => hearth::Normalize::Off,
+                };
+                engine.set_normalize(next);
+                self.info(format!("loudness normalisation: {next}"));
+                Ok(())
+            }
             Action::Next => {
                 self.pending_seek = None;
                 engine.next()
@@ -390,6 +400,7 @@ impl<'e> Session<'e> {
                 intensity,
             },
             volume: engine.volume(),
+            normalize: (engine.normalize(), engine.normalize_gain_db()),
             output,
             cache_problem: self.cache_problem.clone(),
             queue: self

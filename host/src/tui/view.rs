@@ -34,6 +34,7 @@ const HELP: &[(&str, &str)] = &[
     ("p/P", "preset"),
     ("[/]", "intensity"),
     ("+/−", "volume"),
+    ("l", "loudness"),
     ("n/b", "next/prev"),
     ("w", "save queue"),
     ("q", "quit"),
@@ -47,7 +48,7 @@ pub fn draw(frame: &mut Frame, vm: &ViewModel) {
     let [header, cache, panels, queue, notice, help_area] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Length(cache_rows + 3),
-        Constraint::Length(6),
+        Constraint::Length(7),
         Constraint::Min(3),
         Constraint::Length(1),
         Constraint::Length(help.len() as u16),
@@ -254,6 +255,13 @@ fn draw_sound(frame: &mut Frame, area: Rect, vm: &ViewModel) {
             Span::styled("■".repeat(v_done), Style::new().fg(ACCENT)),
             Span::styled("·".repeat(v_rest), Style::new().fg(DIM)),
             Span::raw(format!(" {volume}")),
+        ]),
+        Line::from(vec![
+            field("Loudness"),
+            Span::raw(match vm.normalize {
+                (hearth::Normalize::Off, _) => "off (as recorded)".to_string(),
+                (mode, gain) => format!("{mode} ({gain:+.1} dB)"),
+            }),
         ]),
     ];
     let block = block("Sound");
@@ -481,6 +489,7 @@ mod tests {
                 intensity: 0.7,
             },
             volume: 1.0,
+            normalize: (hearth::Normalize::Track, -4.2),
             output: Some(OutputView {
                 name: "null".into(),
                 rate: 48_000,
@@ -552,6 +561,7 @@ mod tests {
             "warm",
             "0.7",
             "100% (+0.0 dB)",
+            "track (-4.2 dB)",
             "null",
             "48000 Hz · 512 frames (10.7 ms)",
             "Underruns",
