@@ -215,7 +215,7 @@ fn build_metadata(
     meta: Option<&TrackMeta>,
     art_dir: &Path,
 ) -> Metadata {
-    let mut b = Metadata::builder().url(file_url(path));
+    let mut b = Metadata::builder().url(crate::playlist::file_url(path));
     if let Some(id) = track_id(entry) {
         b = b.trackid(id);
     }
@@ -241,7 +241,7 @@ fn build_metadata(
         ));
     }
     if let Some(art) = write_art(path, art_dir) {
-        b = b.art_url(file_url(&art));
+        b = b.art_url(crate::playlist::file_url(&art));
     }
     b.build()
 }
@@ -276,49 +276,6 @@ fn write_art(path: &Path, art_dir: &Path) -> Option<PathBuf> {
             None
         }
     }
-}
-
-/// `file://` URL of `path`, percent-encoding what a URL cannot hold as is.
-fn file_url(path: &Path) -> String {
-    let mut url = String::from("file://");
-    for b in path.to_string_lossy().bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&b) {
-            url.push(char::from(b));
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    url
-}
-
-/// The path of a `file://` URL (percent-decoded); `None` for any other scheme.
-fn url_path(uri: &str) -> Option<PathBuf> {
-    let rest = uri.strip_prefix("file://")?;
-    // `file://localhost/…` and `file:///…` both name a local path.
-    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-    let bytes = rest.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(v) = rest
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStringExt;
-        Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
-    }
-    #[cfg(not(unix))]
-    Some(PathBuf::from(String::from_utf8_lossy(&out).into_owned()))
 }
 
 fn failed(e: impl std::fmt::Display) -> fdo::Error {
@@ -427,7 +384,7 @@ impl PlayerInterface for Hearth {
         self.engine.seek(to).map_err(failed)
     }
     async fn open_uri(&self, uri: String) -> fdo::Result<()> {
-        let Some(path) = url_path(&uri) else {
+        let Some(path) = crate::playlist::path_of_file_url(&uri) else {
             return Err(fdo::Error::NotSupported(format!(
                 "{uri}: only file:// URIs can be opened (streams are not supported)"
             )));
@@ -507,24 +464,5 @@ impl PlayerInterface for Hearth {
     }
     async fn can_control(&self) -> fdo::Result<bool> {
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_urls_round_trip_through_percent_encoding() {
-        let p = Path::new("/music/Sigur Rós/01 – Glósóli #1 100%.flac");
-        let url = file_url(p);
-        assert!(url.starts_with("file:///music/Sigur%20R%C3%B3s/"), "{url}");
-        assert!(!url.contains(' ') && !url.contains('#'), "{url}");
-        assert_eq!(url_path(&url).as_deref(), Some(p));
-        assert_eq!(
-            url_path("file://localhost/tmp/a%20b.mp3").as_deref(),
-            Some(Path::new("/tmp/a b.mp3"))
-        );
-        assert_eq!(url_path("https://example.com/x.mp3"), None);
     }
 }

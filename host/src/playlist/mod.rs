@@ -367,6 +367,14 @@ fn url_scheme(text: &str) -> Option<&str> {
     (valid && rest.starts_with("//")).then_some(scheme)
 }
 
+/// The local path a `file:` URL names (percent-decoded); `None` for any other scheme, another
+/// host, or no path. For MPRIS's `OpenUri`, with the same rules as playlist entries.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // MPRIS is Linux-only
+pub(crate) fn path_of_file_url(uri: &str) -> Option<PathBuf> {
+    let rest = strip_prefix_ci(uri, "file:")?;
+    file_url_path(rest).ok()
+}
+
 /// The path of a `file:` URL (given what follows `file:`), percent-decoded: `file:///p`,
 /// `file://localhost/p`, and the short `file:/p`.
 fn file_url_path(rest: &str) -> Result<PathBuf, String> {

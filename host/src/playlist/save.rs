@@ -190,7 +190,7 @@ pub(super) fn reads_back_as_written(s: &str) -> bool {
 }
 
 /// `file://` and the path percent-encoded (every byte but unreserved characters and `/`).
-pub(super) fn file_url(abs: &Path) -> String {
+pub(crate) fn file_url(abs: &Path) -> String {
     #[cfg(unix)]
     let bytes = {
         use std::os::unix::ffi::OsStrExt;
