@@ -14,6 +14,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 
+#[path = "../engine/tests/sink/mod.rs"]
+mod sink;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -174,10 +176,7 @@ fn the_player_returns_to_the_device_at_the_position_playback_had_reached() {
     server("start");
     let restarted = Instant::now();
     let wav = work.path().join("capture.wav");
-    let mut recorder = Command::new(script())
-        .args(["record", wav.to_str().unwrap(), "5"])
-        .spawn()
-        .unwrap();
+    let mut recorder = sink::record(&wav, 5);
     let recording = Instant::now();
     let restored = s.wait("device_restored", |v| v["event"] == "device_restored");
     let back_after = restarted.elapsed();

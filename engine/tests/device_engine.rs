@@ -13,9 +13,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 
 mod common;
+mod sink;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hearth_engine::output::{OutputKind, OutputSpec};
@@ -59,11 +58,7 @@ fn the_demo_plays_seeks_and_toggles_on_a_real_device_without_underruns() {
     let underruns_before = stats.underruns();
     // Record what reaches the device while we seek and toggle.
     let capture = dir.path().join("capture.wav");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/alsa/null-sink.sh");
-    let mut recorder = Command::new(&script)
-        .args(["record", capture.to_str().unwrap_or_default(), "4"])
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    let mut recorder = sink::record(&capture, 5);
     std::thread::sleep(Duration::from_millis(800));
     engine.seek(Duration::from_secs(20)).unwrap();
     std::thread::sleep(Duration::from_millis(800));

@@ -17,6 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 
 mod output_support;
+mod sink;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -169,7 +170,7 @@ fn plays_a_sine_through_the_alsa_null_sink() {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture.wav");
     let window = Instant::now();
-    run_script(&["record", &capture.to_string_lossy(), "3"]);
+    sink::record_for(&capture, 4);
     let window = window.elapsed();
     let steady = stats.snapshot();
     let mut timings = Vec::new();
@@ -211,8 +212,8 @@ fn plays_a_sine_through_the_alsa_null_sink() {
         callbacks,
         "one timing sample per callback"
     );
-    // The device consumes audio in real time (±3 % over the window; `record` includes the
-    // capture client's start-up, so the window is a little longer than 3 s).
+    // The device consumes audio in real time (±3 % over the window; it includes the capture
+    // client's start-up, so the window is a little longer than 4 s).
     let speed = frames as f64 / secs / f64::from(RATE);
     assert!((0.97..=1.03).contains(&speed), "{speed}x real time");
     assert!(
