@@ -155,14 +155,15 @@ impl WarmFile {
         layout: WarmLayout,
         shared: Arc<Shared>,
     ) -> Result<WarmFile, CacheError> {
+        let identity = identity(&file);
         let region =
-            Region::map_file(&file, layout.region()).map_err(|e| CacheError::io("map", path, e))?;
+            Region::map_file(file, layout.region()).map_err(|e| CacheError::io("map", path, e))?;
         Ok(WarmFile {
             header,
             layout,
             region: RwLock::new(Some(region)),
             path: Some(path.to_path_buf()),
-            identity: identity(&file),
+            identity,
             shared,
             retired: AtomicBool::new(false),
             corrupt: AtomicU64::new(0),

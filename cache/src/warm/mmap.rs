@@ -10,7 +10,13 @@
 //!   checksums), which is only ever accessed atomically;
 //! - copies in and out of a fixed-size *slot* (one chunk of PCM), each under an in-process
 //!   per-slot reader/writer lock word, so that within this process a slot is never written
-//!   while it is being read or written by another thread (no data race in Rust's model);
+//!   while it is being read or written by another thread (no data race in Rust's model). For
+//!   a file, the copies are `pwrite`/`pread` on the file rather than stores and loads through
+//!   the map: the page cache is the same memory either way (a shared mapping is coherent with
+//!   it), but a copy through the map takes a page fault per 4 KiB (a fresh page of a
+//!   preallocated file is zeroed first, then overwritten) and leaves the pages charged to the
+//!   process until released — a system call copies a whole chunk in one go and maps nothing
+//!   (profiled: 13 % of a track's warm went to faulting the map in; ~4 % after);
 //! - nothing else: the header is written with `pwrite` before the file is mapped and read with
 //!   `pread`, so it never goes through the map.
 //!
@@ -97,6 +103,10 @@ pub(crate) struct Region {
     layout: RegionLayout,
     /// A shared file mapping (not an anonymous test region): its pages can be released.
     file_backed: bool,
+    /// The mapped file, for slot copies by `pwrite`/`pread` (see the module docs); `None` for
+    /// an anonymous region, copied through the map. Closed with the region.
+    #[cfg(unix)]
+    file: Option<File>,
     /// One reader/writer lock word per slot. In-process only: another process's writes are
     /// caught by the checksums, not by these.
     locks: Box<[AtomicU32]>,
@@ -106,7 +116,7 @@ impl Region {
     /// Maps `file` (which must already be `layout.total_len` bytes long and fully allocated)
     /// shared and writable, and advises random access: the warm tier reads whole chunks at
     /// arbitrary offsets, and readahead made a cold fault 27× slower (DESIGN.md).
-    pub(crate) fn map_file(file: &File, layout: RegionLayout) -> io::Result<Region> {
+    pub(crate) fn map_file(file: File, layout: RegionLayout) -> io::Result<Region> {
         layout.check().map_err(invalid)?;
         let len = file.metadata()?.len();
         if len < layout.total_len as u64 {
@@ -116,10 +126,10 @@ impl Region {
         if layout.total_len == 0 {
             return Err(invalid("empty region"));
         }
-        let map = MmapOptions::new().len(layout.total_len).map_raw(file)?;
+        let map = MmapOptions::new().len(layout.total_len).map_raw(&file)?;
         // Advice is a hint; a kernel that refuses it still maps correctly.
         let _ = map.advise(Advice::Random);
-        Ok(Region::new(map, layout, true))
+        Ok(Region::new(map, layout, Some(file)))
     }
 
     /// An anonymous private region of `layout.total_len` zero bytes (tests, Miri).
@@ -129,15 +139,17 @@ impl Region {
             return Err(invalid("empty region"));
         }
         let map = MmapOptions::new().len(layout.total_len).map_anon()?;
-        Ok(Region::new(MmapRaw::from(map), layout, false))
+        Ok(Region::new(MmapRaw::from(map), layout, None))
     }
 
-    fn new(map: MmapRaw, layout: RegionLayout, file_backed: bool) -> Region {
+    fn new(map: MmapRaw, layout: RegionLayout, file: Option<File>) -> Region {
         let locks = (0..layout.slot_count).map(|_| AtomicU32::new(0)).collect();
         Region {
             map,
             layout,
-            file_backed,
+            file_backed: file.is_some(),
+            #[cfg(unix)]
+            file,
             locks,
         }
     }
@@ -271,6 +283,12 @@ impl SlotRead<'_> {
         let Some(from) = self.region.slot_range(self.i, offset, n) else {
             return false;
         };
+        #[cfg(unix)]
+        if let Some(file) = &self.region.file {
+            use std::os::unix::fs::FileExt;
+            // The read lock keeps this process's writers out, as for a copy through the map.
+            return file.read_exact_at(f32_bytes_mut(out), from as u64).is_ok();
+        }
         // SAFETY: `from..from + n` lies inside the mapping (checked by `slot_range`). `out` is
         // a separate allocation: no Rust reference into the map exists, so they cannot
         // overlap. This thread holds the slot's read lock, so no thread of this process writes
@@ -309,6 +327,13 @@ impl SlotWrite<'_> {
         let Some(to) = self.region.slot_range(self.i, offset, n) else {
             return false;
         };
+        #[cfg(unix)]
+        if let Some(file) = &self.region.file {
+            use std::os::unix::fs::FileExt;
+            // Into the preallocated blocks (`preallocate`), so it cannot fail for lack of
+            // space; any other failure leaves the chunk unmarked, i.e. not cached.
+            return file.write_all_at(f32_bytes(data), to as u64).is_ok();
+        }
         // SAFETY: `to..to + n` lies inside the writable mapping (checked by `slot_range`).
         // `data` is a separate allocation (no Rust reference into the map exists). This thread
         // holds the slot's exclusive write lock, so no other thread of this process reads or
@@ -343,6 +368,21 @@ pub(crate) fn f32_bytes(samples: &[f32]) -> &[u8] {
     unsafe {
         std::slice::from_raw_parts(
             samples.as_ptr().cast::<u8>(),
+            std::mem::size_of_val(samples),
+        )
+    }
+}
+
+/// The bytes of a sample buffer, writable (for reading a slot into it).
+#[cfg(unix)]
+fn f32_bytes_mut(samples: &mut [f32]) -> &mut [u8] {
+    // SAFETY: the pointer and length describe exactly the memory of `samples`, which stays
+    // mutably borrowed (so not otherwise accessed) for the result's lifetime; `u8` has
+    // alignment 1, and any bytes written through the result form a valid `f32` (every bit
+    // pattern is one).
+    unsafe {
+        std::slice::from_raw_parts_mut(
+            samples.as_mut_ptr().cast::<u8>(),
             std::mem::size_of_val(samples),
         )
     }
