@@ -587,8 +587,8 @@ type KiraHandle = kira::sound::streaming::StreamingSoundHandle<kira::sound::From
 /// whole, from the target on, interpolated as kira's resampler does ([`ContentCheck`], in the
 /// report): on the FLAC every compared frame matches bit for bit. On the MP3 many seeks start
 /// with up to one MP3 frame of differing audio: kira's streaming decoder does not reset
-/// symphonia's MP3 decoder after seeking, so the first frames decode with state left from the
-/// old position; the frames after them match.
+/// symphonia's decoder after seeking (symphonia asks for it), so, most likely, the first frames
+/// decode with state left from the old position; the frames after them match.
 fn kira_rig(
     path: &Path,
     buffer: usize,
