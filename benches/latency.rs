@@ -1,6 +1,6 @@
-//! Command → sound, in real time, and Hearth side by side with rodio.
+//! Command → sound, in real time, and Hearth side by side with rodio and kira.
 //!
-//! Both parts drive the engine from a simulated device ([`common::PacedDevice`]): a thread that
+//! All parts drive the players from a simulated device ([`common::PacedDevice`]): a thread that
 //! asks for one buffer every buffer duration on an absolute clock, as a sound card does. Hearth
 //! runs as an embedder would run it with their own audio callback
 //! ([`hearth::EngineBuilder::build_with_renderer`]): the renderer in the device callback, the
@@ -16,10 +16,19 @@
 //!    seek call → end of the first callback with audio from the target, and the callback's own
 //!    cost during the run of seeks. rodio seeks inside its audio callback (the decoder seeks
 //!    and decodes there); Hearth's callback only copies audio the fillers prepared.
+//! 3. `vs_kira/*` — the same device, files, buffer sizes and measures with kira 0.11: a
+//!    streaming sound played by an `AudioManager` whose backend hands kira's `Renderer` to the
+//!    device (`on_start_processing` + `process` in each callback, as kira's cpal backend calls
+//!    it), seeked with its handle's `seek_to`. kira seeks on its decode thread, and the sound
+//!    plays out the ring buffer of 16 384 frames that thread keeps full before the target's
+//!    first frame comes (~0.37 s of a 44.1 kHz track), so each seek takes ~0.4 s: 31 runs per
+//!    case instead of 101. How its target audio is detected, and checked against the track
+//!    frame by frame, is told at [`kira_rig`].
 //!
 //! `cargo bench -p hearth --bench latency` runs criterion (one iteration = one command; the
-//! criterion times are the latencies) and prints the percentile tables. Not included: the
-//! device's own latency (its buffer queue and the DAC), which is the same for any player.
+//! criterion times are the latencies) and prints the percentile tables, the players side by
+//! side, and the check of kira's detection. Not included: the device's own latency (its buffer
+//! queue and the DAC), which is the same for any player.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails may panic
 
@@ -39,6 +48,8 @@ use hearth::{Engine, Preset, Renderer};
 const RATE: u32 = 48_000;
 /// Measurements per case (criterion samples of one iteration each).
 const RUNS: usize = 100;
+/// Measurements per kira case: each takes ~0.4 s.
+const KIRA_RUNS: usize = 30;
 /// Longest a single measurement may take.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -89,13 +100,26 @@ struct Rig {
     _device: common::PacedDevice,
 }
 
+/// When a player's progress marker tells about the audio it has played.
+#[derive(Clone, Copy, PartialEq)]
+enum Reports {
+    /// After a callback, the marker covers that callback's output (Hearth, rodio).
+    ThisCallback,
+    /// After a callback, the marker covers the output of the callback before it: kira
+    /// publishes its playhead at the start of each callback (see `kira_rig`).
+    PreviousCallback,
+}
+
 impl Rig {
-    /// Starts a device at `buffer` frames pulling `callback`; `marker(mark)` reads the
-    /// engine's progress marker after each callback.
+    /// Starts a device at `buffer` frames pulling `callback`; while a measurement waits,
+    /// `marker(mark, previous, output)` reads the player's progress marker after each callback
+    /// (`output` is what that callback produced, `previous` the callback's before it, kept only
+    /// for a [`Reports::PreviousCallback`] player).
     fn start(
         buffer: usize,
+        reports: Reports,
         callback: impl FnMut(&mut [f32]) + Send + 'static,
-        marker: impl Fn(u8) -> u64 + Send + 'static,
+        mut marker: impl FnMut(u8, &[f32], &[f32]) -> u64 + Send + 'static,
     ) -> Rig {
         let probe = Arc::new(Probe::default());
         probe
@@ -105,19 +129,31 @@ impl Rig {
             .reserve(1 << 20);
         let (tx, hits) = mpsc::channel();
         let p = Arc::clone(&probe);
-        let device = common::PacedDevice::start(RATE, buffer, callback, move |cb| {
+        // The callback before this one: its end and frames before it, and its output.
+        let mut previous: Option<(Instant, u64)> = None;
+        let mut previous_out = vec![0.0f32; buffer * 2];
+        let device = common::PacedDevice::start(RATE, buffer, callback, move |cb, out| {
             if p.recording.load(Ordering::Relaxed) {
                 let ns = (cb.end - cb.start).as_nanos() as u64;
                 p.costs.lock().unwrap_or_else(|e| e.into_inner()).push(ns);
             }
             let wanted = p.wanted.load(Ordering::Acquire);
             if wanted != 0
-                && marker(p.mark.load(Ordering::Acquire)) >= wanted
+                && marker(p.mark.load(Ordering::Acquire), &previous_out, out) >= wanted
                 && p.wanted
                     .compare_exchange(wanted, 0, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
-                let _ = tx.send((cb.end, cb.frames_before));
+                // Dated to the callback whose output carries the change.
+                let hit = match (reports, previous) {
+                    (Reports::PreviousCallback, Some(prev)) => prev,
+                    _ => (cb.end, cb.frames_before),
+                };
+                let _ = tx.send(hit);
+            }
+            previous = Some((cb.end, cb.frames_before));
+            if reports == Reports::PreviousCallback {
+                previous_out.copy_from_slice(out);
             }
             p.frames_done
                 .store(cb.frames_before + buffer as u64, Ordering::Release);
@@ -173,8 +209,9 @@ fn hearth_rig(cache: &Path, buffer: usize, enhanced: bool, warm_ahead: bool) -> 
     let e = engine.clone();
     let rig = Rig::start(
         buffer,
+        Reports::ThisCallback,
         move |out| renderer.render(out),
-        move |mark| {
+        move |mark, _, _| {
             let t = e.telemetry();
             match mark {
                 0 => t.jump_done,
@@ -460,15 +497,210 @@ fn rodio_rig(path: &Path, buffer: usize) -> (rodio::Player, Arc<MarkState>, Rig)
     let s = Arc::clone(&state);
     let rig = Rig::start(
         buffer,
+        Reports::ThisCallback,
         move |out| {
             // What rodio's own cpal callback does: one mixer sample per output sample.
             for x in out.iter_mut() {
                 *x = output.next().unwrap_or(0.0);
             }
         },
-        move |_| s.emitted.load(Ordering::Acquire),
+        move |_, _, _| s.emitted.load(Ordering::Acquire),
     );
     (player, state, rig)
+}
+
+/// kira's backend in this bench. Where kira's cpal backend opens a stream and calls the renderer
+/// from the stream's callback, this one hands the renderer to the paced device, whose callback
+/// calls it the same way (`on_start_processing`, then `process`).
+struct PacedBackend {
+    renderer: mpsc::Sender<kira::backend::Renderer>,
+}
+
+impl kira::backend::Backend for PacedBackend {
+    type Settings = mpsc::Sender<kira::backend::Renderer>;
+    type Error = &'static str;
+
+    fn setup(
+        settings: Self::Settings,
+        _internal_buffer_size: usize,
+    ) -> Result<(Self, u32), Self::Error> {
+        // The device's rate: kira resamples the 44.1 kHz demo to it, as rodio and Hearth do.
+        Ok((PacedBackend { renderer: settings }, RATE))
+    }
+
+    fn start(&mut self, renderer: kira::backend::Renderer) -> Result<(), Self::Error> {
+        self.renderer
+            .send(renderer)
+            .map_err(|_| "the bench no longer waits for kira's renderer")
+    }
+}
+
+/// What kira's seeks share with the device thread.
+#[derive(Default)]
+struct KiraSeek {
+    /// The source frame the pending seek goes to (kira's own rounding of the position).
+    target: AtomicU64,
+    /// Generation of the pending seek (stored after `target`).
+    requested: AtomicU64,
+    /// The detected callbacks' audio against the track's.
+    check: Mutex<ContentCheck>,
+}
+
+/// How the audio of the callbacks detected as kira's first with target audio compared with the
+/// track itself.
+#[derive(Default, Clone, Copy)]
+struct ContentCheck {
+    seeks: u64,
+    /// Seeks whose compared frames all matched.
+    exact_seeks: u64,
+    /// Output frames compared: those whose interpolation window lies inside the target audio.
+    frames: u64,
+    /// Compared frames that did not match (off by more than float rounding).
+    frames_off: u64,
+    /// Largest |kira's output − the track from the target on, resampled as kira resamples|.
+    max_error: f32,
+}
+
+/// Off by more than this, a frame does not match: float rounding is far below it (the FLAC
+/// demo matches bit for bit).
+const MATCH: f32 = 1e-5;
+
+type KiraHandle = kira::sound::streaming::StreamingSoundHandle<kira::sound::FromFileError>;
+
+/// kira playing `path` as a streaming sound (its decoder on kira's decode thread, feeding the
+/// sound through a ring buffer) through an `AudioManager` whose renderer runs in a [`Rig`]'s
+/// device. Returns the manager, the sound's handle, what the seeks share with the device
+/// thread, the track's rate and the rig.
+///
+/// How "the first callback with target audio" is detected: each frame in kira's ring buffer
+/// carries its index in the track, and at the start of every callback the sound publishes the
+/// index it has reached ([`KiraHandle::position`]). Read after callback N, the position tells
+/// where callback N−1 ended, so a position in [target, target + one callback] means N−1 was the
+/// first callback to play the target: the rig dates the hit to N−1's end
+/// ([`Reports::PreviousCallback`]). That is the moment rodio's marker (its decoder's first
+/// sample after the seek, pulled in that callback) and Hearth's (`jump_done`, counted by the
+/// renderer in the callback that switches) stand for, so all three are dated alike: the end of
+/// the callback whose output first carries target audio. (The one or two frames kira
+/// interpolates between the last buffered frame and the target's first count as before the
+/// target.) As a check that kira's bookkeeping tells the truth, the output of the detected
+/// callback and the next one is compared, frame by frame, with the track as kira decodes it
+/// whole, from the target on, interpolated as kira's resampler does ([`ContentCheck`], in the
+/// report): on the FLAC every compared frame matches bit for bit. On the MP3 many seeks start
+/// with up to one MP3 frame of differing audio: kira's streaming decoder does not reset
+/// symphonia's decoder after seeking (symphonia asks for it), so, most likely, the first frames
+/// decode with state left from the old position; the frames after them match.
+fn kira_rig(
+    path: &Path,
+    buffer: usize,
+) -> (
+    kira::AudioManager<PacedBackend>,
+    Arc<Mutex<KiraHandle>>,
+    Arc<KiraSeek>,
+    f64,
+    Rig,
+) {
+    let whole = kira::sound::static_sound::StaticSoundData::from_file(path)
+        .unwrap_or_else(|e| panic!("kira {}: {e}", path.display()));
+    let track_rate = f64::from(whole.sample_rate);
+    let track = whole.frames;
+    let (tx, rx) = mpsc::channel();
+    let defaults = kira::AudioManagerSettings::<kira::backend::mock::MockBackend>::default();
+    let mut manager = kira::AudioManager::<PacedBackend>::new(kira::AudioManagerSettings {
+        capacities: defaults.capacities,
+        main_track_builder: defaults.main_track_builder,
+        internal_buffer_size: defaults.internal_buffer_size,
+        backend_settings: tx,
+    })
+    .unwrap_or_else(|e| panic!("kira manager: {e}"));
+    // `AudioManager::new` starts the backend before it returns.
+    let mut renderer = rx
+        .try_recv()
+        .unwrap_or_else(|_| panic!("kira: the manager did not start its backend"));
+    let data = kira::sound::streaming::StreamingSoundData::from_file(path)
+        .unwrap_or_else(|e| panic!("kira {}: {e}", path.display()));
+    let handle = Arc::new(Mutex::new(
+        manager
+            .play(data)
+            .unwrap_or_else(|e| panic!("kira play: {e}")),
+    ));
+    let seek = Arc::new(KiraSeek::default());
+    let (h, k) = (Arc::clone(&handle), Arc::clone(&seek));
+    // Track frames per output frame, and how far one callback moves the playhead (the reading
+    // after the first callback to play target frames is the first in [target, target + this)).
+    let step = track_rate / f64::from(RATE);
+    let one_callback = buffer as f64 * step;
+    let mut reached = 0;
+    let rig = Rig::start(
+        buffer,
+        Reports::PreviousCallback,
+        move |out| {
+            // What kira's cpal backend does in its stream callback.
+            renderer.on_start_processing();
+            renderer.process(out, 2);
+        },
+        move |_, previous, out| {
+            let requested = k.requested.load(Ordering::Acquire);
+            if requested > reached {
+                let target = k.target.load(Ordering::Acquire) as f64;
+                // Where the previous callback ended, in track frames.
+                let at = h.lock().unwrap_or_else(|e| e.into_inner()).position() * track_rate;
+                if (target..target + one_callback).contains(&at) {
+                    reached = requested;
+                    let mut check = k.check.lock().unwrap_or_else(|e| e.into_inner());
+                    compare_with_track(&mut check, &track, target, at, step, previous, out);
+                }
+            }
+            reached
+        },
+    );
+    (manager, handle, seek, track_rate, rig)
+}
+
+/// Compares two consecutive callbacks of kira's output, `previous` then `out`, whose boundary
+/// lies at track position `at`, with the track from `target` on: each output frame whose
+/// 4-point window lies inside the target audio must be kira's interpolation of `track` there.
+fn compare_with_track(
+    check: &mut ContentCheck,
+    track: &[kira::Frame],
+    target: f64,
+    at: f64,
+    step: f64,
+    previous: &[f32],
+    out: &[f32],
+) {
+    check.seeks += 1;
+    let before = previous.len() / 2;
+    let mut exact = true;
+    for (i, lr) in previous
+        .chunks_exact(2)
+        .chain(out.chunks_exact(2))
+        .enumerate()
+    {
+        let pos = at + (i as f64 - before as f64) * step;
+        let f = pos.floor();
+        if f - 1.0 < target || f as usize + 2 >= track.len() {
+            continue;
+        }
+        let f = f as usize;
+        let want = kira::interpolate_frame(
+            track[f - 1],
+            track[f],
+            track[f + 1],
+            track[f + 2],
+            (pos - f as f64) as f32,
+        );
+        // The renderer clamps its output to ±1.
+        let error = (lr[0] - want.left.clamp(-1.0, 1.0))
+            .abs()
+            .max((lr[1] - want.right.clamp(-1.0, 1.0)).abs());
+        check.frames += 1;
+        check.max_error = check.max_error.max(error);
+        if error > MATCH {
+            check.frames_off += 1;
+            exact = false;
+        }
+    }
+    check.exact_seeks += u64::from(exact);
 }
 
 /// Part 2: seeks, Hearth and rodio, on the same device.
@@ -546,12 +778,110 @@ fn versus_rodio(c: &mut Criterion, rows: &mut Vec<Row>, costs: &mut Vec<(String,
     group.finish();
 }
 
-fn report(rows: &[Row], costs: &[(String, Vec<f64>)]) {
+/// Part 3: seeks, kira, on the same device, files, buffer sizes and seek positions as part 2.
+fn versus_kira(
+    c: &mut Criterion,
+    rows: &mut Vec<Row>,
+    costs: &mut Vec<(String, Vec<f64>)>,
+    checks: &mut Vec<(String, ContentCheck)>,
+) {
+    let files: [(&str, PathBuf); 2] = [
+        ("flac", common::asset("demo.flac")),
+        ("mp3", common::asset("demo.mp3")),
+    ];
+    let mut group = c.benchmark_group("vs_kira");
+    configure(&mut group);
+    // Each of kira's seeks takes ~0.4 s (see the module doc): fewer of them keeps the run short.
+    group.sample_size(KIRA_RUNS);
+    for (format, path) in &files {
+        let seconds = duration_s(path);
+        for buffer in [128usize, 256, 512] {
+            let mut hits = Vec::new();
+            // Part 2's sequence, but for targets near the playhead (see below).
+            let mut rng = Rng(0x5345_454B ^ buffer as u64);
+            let (manager, handle, seek, track_rate, rig) = kira_rig(path, buffer);
+            settle(500);
+            rig.record_costs(true);
+            let mut generation = 0;
+            let id = BenchmarkId::new(format!("{format}/{buffer}"), "kira");
+            criterion_case(&mut group, id, &mut hits, || {
+                let now = {
+                    let h = handle.lock().unwrap_or_else(|e| e.into_inner());
+                    let state = h.state();
+                    if state != kira::sound::PlaybackState::Playing {
+                        panic!("kira: the sound is {state:?}, not playing");
+                    }
+                    h.position()
+                };
+                // At least 2 s from the playhead either way, so that the audio already
+                // buffered (~0.4 s) cannot carry the playhead into the target by itself.
+                let to = loop {
+                    let to = rng.below(((seconds - 5.0) * 1000.0) as u64) as f64 / 1000.0;
+                    if (to - now).abs() >= 2.0 {
+                        break to;
+                    }
+                };
+                generation += 1;
+                // The frame kira's decode thread seeks to: the position rounded to a frame.
+                seek.target
+                    .store((to * track_rate).round() as u64, Ordering::Release);
+                seek.requested.store(generation, Ordering::Release);
+                let h = rig.measure(Mark::Jump, generation, || {
+                    // Only queues the seek: kira's decode thread carries it out.
+                    handle.lock().unwrap_or_else(|e| e.into_inner()).seek_to(to);
+                });
+                settle_random(40, &mut rng, buffer);
+                h
+            });
+            rig.record_costs(false);
+            let name = format!("{format}/{buffer}/kira");
+            costs.push((name.clone(), rig.take_costs()));
+            rows.push(Row {
+                name: name.clone(),
+                hits: std::mem::take(&mut hits),
+            });
+            checks.push((name, *seek.check.lock().unwrap_or_else(|e| e.into_inner())));
+            // Stopped, kira's decode thread ends; a sound merely dropped would leave it
+            // polling its full ring buffer for the rest of the run.
+            handle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stop(kira::Tween::default());
+            settle(100);
+            drop(rig);
+            drop(manager);
+        }
+    }
+    group.finish();
+}
+
+fn report(rows: &[Row], costs: &[(String, Vec<f64>)], checks: &[(String, ContentCheck)]) {
+    // Hearth's commands, then the players side by side for each file and buffer size.
+    let mut order: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.name.contains('/'))
+        .map(|r| r.name.clone())
+        .collect();
+    for format in ["flac", "mp3"] {
+        for buffer in [128, 256, 512] {
+            for player in ["hearth", "rodio", "kira"] {
+                order.push(format!("{format}/{buffer}/{player}"));
+            }
+        }
+    }
+    let rows = order
+        .iter()
+        .filter_map(|n| rows.iter().find(|r| &r.name == n));
+    let costs = || {
+        order
+            .iter()
+            .filter_map(|n| costs.iter().find(|(c, _)| c == n))
+    };
     println!(
         "\n{:<24} {:>4} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10}",
         "latency", "n", "p50 ms", "p99 ms", "max ms", "p50 fr", "p99 fr", "max fr"
     );
-    for r in rows {
+    for r in rows.clone() {
         let ms: Vec<f64> = r.hits.iter().map(|h| h.0).collect();
         let fr: Vec<f64> = r.hits.iter().map(|h| h.1 as f64).collect();
         println!(
@@ -570,7 +900,7 @@ fn report(rows: &[Row], costs: &[(String, Vec<f64>)]) {
         "\n{:<24} {:>9} {:>9} {:>9} {:>9}",
         "callback cost (seeks)", "n", "p50 µs", "p99 µs", "max µs"
     );
-    for (name, v) in costs {
+    for (name, v) in costs() {
         println!(
             "{name:<24} {:>9} {:>9.1} {:>9.1} {:>9.1}",
             v.len(),
@@ -579,18 +909,21 @@ fn report(rows: &[Row], costs: &[(String, Vec<f64>)]) {
             common::pct(v, 100.0)
         );
     }
-    // Side by side: rodio ÷ Hearth.
+    // Side by side: rodio ÷ Hearth and kira ÷ Hearth.
     println!(
-        "\n{:<12} {:>22} {:>22}",
-        "hearth:rodio", "seek p99 (rodio/hearth)", "cost p99 (rodio/hearth)"
+        "\n{:<12} {:>22} {:>22} {:>22} {:>22}",
+        "vs hearth",
+        "seek p99 (rodio/hearth)",
+        "seek p99 (kira/hearth)",
+        "cost p99 (rodio/hearth)",
+        "cost p99 (kira/hearth)"
     );
     let p99 = |name: &str| {
         let seek = rows
-            .iter()
+            .clone()
             .find(|r| r.name == name)
             .map(|r| common::pct(&r.hits.iter().map(|h| h.0).collect::<Vec<_>>(), 99.0));
-        let cost = costs
-            .iter()
+        let cost = costs()
             .find(|(n, _)| n == name)
             .map(|(_, v)| common::pct(v, 99.0));
         (seek.unwrap_or(f64::NAN), cost.unwrap_or(f64::NAN))
@@ -599,13 +932,27 @@ fn report(rows: &[Row], costs: &[(String, Vec<f64>)]) {
         for buffer in [128, 256, 512] {
             let (hs, hc) = p99(&format!("{format}/{buffer}/hearth"));
             let (rs, rc) = p99(&format!("{format}/{buffer}/rodio"));
+            let (ks, kc) = p99(&format!("{format}/{buffer}/kira"));
             println!(
-                "{:<12} {:>22.2} {:>22.1}",
+                "{:<12} {:>22.2} {:>22.2} {:>22.1} {:>22.1}",
                 format!("{format}/{buffer}"),
                 rs / hs,
-                rc / hc
+                ks / hs,
+                rc / hc,
+                kc / hc
             );
         }
+    }
+    // The check of kira's detection against the audio it played (see `kira_rig`).
+    println!(
+        "\n{:<24} {:>9} {:>9} {:>9} {:>9} {:>12}",
+        "kira audio vs track", "seeks", "exact", "frames", "off", "max |error|"
+    );
+    for (name, c) in checks {
+        println!(
+            "{name:<24} {:>9} {:>9} {:>9} {:>9} {:>12.1e}",
+            c.seeks, c.exact_seeks, c.frames, c.frames_off, c.max_error
+        );
     }
 }
 
@@ -613,8 +960,10 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut rows = Vec::new();
     let mut costs = Vec::new();
+    let mut checks = Vec::new();
     commands(&mut c, &mut rows);
     versus_rodio(&mut c, &mut rows, &mut costs);
+    versus_kira(&mut c, &mut rows, &mut costs, &mut checks);
     c.final_summary();
-    report(&rows, &costs);
+    report(&rows, &costs, &checks);
 }

@@ -56,10 +56,11 @@ pub struct Callback {
 
 /// A device that asks `callback` for `buffer` stereo frames every buffer duration at `rate`,
 /// on an absolute clock (like the engine's null sink), on its own thread. After each callback
-/// it calls `observe` with what happened (outside the measured time).
+/// it calls `observe` with what happened and the buffer the callback filled (outside the
+/// measured time).
 ///
-/// Both engines in the side-by-side bench are driven by this same loop, so they face the same
-/// device.
+/// Every player in the side-by-side bench is driven by this same loop, so they all face the
+/// same device.
 pub struct PacedDevice {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -70,7 +71,7 @@ impl PacedDevice {
         rate: u32,
         buffer: usize,
         mut callback: impl FnMut(&mut [f32]) + Send + 'static,
-        mut observe: impl FnMut(&Callback) + Send + 'static,
+        mut observe: impl FnMut(&Callback, &[f32]) + Send + 'static,
     ) -> PacedDevice {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -99,11 +100,14 @@ impl PacedDevice {
                     let start = Instant::now();
                     callback(&mut out);
                     let end = Instant::now();
-                    observe(&Callback {
-                        start,
-                        end,
-                        frames_before: frames,
-                    });
+                    observe(
+                        &Callback {
+                            start,
+                            end,
+                            frames_before: frames,
+                        },
+                        &out,
+                    );
                     frames += buffer as u64;
                     since_base += buffer as u64;
                 }
