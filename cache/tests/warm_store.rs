@@ -425,8 +425,8 @@ fn held_tracks_survive_eviction_until_released_and_footprints_are_exact() {
 
     // Hold the older track: a third track evicts the newer, unheld one instead.
     let hold = store.hold(&[a]);
-    assert_eq!(store.kept_bytes(&[]), 2 * one);
-    assert_eq!(store.kept_bytes(&[a]), 0);
+    assert_eq!(store.kept(&[]), (1, 2 * one));
+    assert_eq!(store.kept(&[a]), (0, 0));
     let c = warm(&fps[2]);
     assert!(store.geometry(a).is_some(), "held: never evicted");
     assert!(
@@ -450,7 +450,7 @@ fn held_tracks_survive_eviction_until_released_and_footprints_are_exact() {
     assert_eq!(store.clean(None, true).pinned_kept, 3);
     assert!(store.stats().bytes_on_disk <= 4 * one);
     drop(more);
-    assert_eq!(store.kept_bytes(&[]), 0);
+    assert_eq!(store.kept(&[]), (0, 0));
     assert_eq!(store.clean(None, true).pinned_kept, 0);
     assert!(store.tracks().is_empty());
 }

@@ -116,16 +116,15 @@ impl WarmStore {
         })
     }
 
-    /// Bytes of the cached tracks that cannot be evicted now — pinned or held — other than
-    /// `except`: what a warm run must leave room for.
-    pub fn kept_bytes(&self, except: &[TrackId]) -> u64 {
+    /// The cached tracks that cannot be evicted now — pinned or held — other than `except`:
+    /// how many, and their bytes. What a warm run must leave room for.
+    pub fn kept(&self, except: &[TrackId]) -> (usize, u64) {
         let inner = self.inner.lock();
         inner
             .tracks
             .values()
             .filter(|e| is_kept(&inner, e.id) && !except.contains(&e.id))
-            .map(TrackEntry::bytes)
-            .sum()
+            .fold((0, 0), |(n, bytes), e| (n + 1, bytes + e.bytes()))
     }
 
     /// Keeps `tracks` from eviction (and from `clean`) until the guard is dropped, whether
