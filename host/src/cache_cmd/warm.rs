@@ -27,7 +27,7 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use hearth::cache::{FillerConfig, Fingerprint, WarmStore, fit, warm_track};
@@ -167,6 +167,7 @@ pub fn run(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
         .iter()
         .map(|&i| (&wanted[i], false))
         .collect();
+    let chosen_bytes: u64 = chosen.iter().map(|s| s.bytes).sum();
     let capped = !left_out.is_empty() && chosen.len() >= cap;
     let limit = format!(
         "the {} budget{}",
@@ -184,7 +185,7 @@ pub fn run(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
             tracks(left_out.len()),
             human_bytes(left_out.iter().map(|(s, _)| s.bytes).sum()),
             chosen.len(),
-            human_bytes(chosen.iter().map(|s| s.bytes).sum()),
+            human_bytes(chosen_bytes),
         );
         if terminal {
             let _ = bars.println(note);
@@ -203,6 +204,8 @@ pub fn run(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
     overall.set_prefix("overall");
     let per_track = style("{prefix:>28.dim} [{bar:30}] {pos}/{len} chunks {msg}");
     let done = AtomicUsize::new(0);
+    let done_bytes = AtomicU64::new(0);
+    overall.set_message(format!("0 B of {}", human_bytes(chosen_bytes)));
     let outcomes = parallel_map(&chosen, jobs, |s| {
         let name = file_name(&s.path);
         let bar = bars.insert_before(&overall, ProgressBar::new(s.chunks));
@@ -232,6 +235,12 @@ pub fn run(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
             Outcome::Warmed(_) => bar.finish_with_message(verb),
             _ => bar.abandon_with_message(verb),
         }
+        let bytes = done_bytes.fetch_add(s.bytes, Ordering::Relaxed) + s.bytes;
+        overall.set_message(format!(
+            "{} of {}",
+            human_bytes(bytes),
+            human_bytes(chosen_bytes)
+        ));
         overall.inc(1);
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
         if plain {
