@@ -29,11 +29,12 @@ pub use hearth_engine::{
 /// The cache: configuration, statistics and maintenance.
 pub mod cache {
     pub use hearth_cache::filler::{FillerConfig, WarmProgress, warm_track};
+    pub use hearth_cache::warm::fit;
     pub use hearth_cache::warm::store::WARM_DIR;
     pub use hearth_cache::warm::unlinked::{Unlinked, held_by_processes};
     pub use hearth_cache::{
         CacheConfig, CacheStats, CleanReport, CounterSnapshot, Fingerprint, StoreStatus,
-        VerifyReport, WarmStore,
+        VerifyReport, WarmFootprint, WarmHold, WarmStore,
     };
 }
 

@@ -39,6 +39,6 @@ pub use warm::header::{WarmHeader, WarmLayout};
 pub use warm::stats::{CacheStats, CounterSnapshot};
 pub use warm::store::{
     BadChunk, BadFile, CacheConfig, CleanReport, StoreStatus, VariantProgress, VerifyReport,
-    WarmStore, warm_file_name,
+    WarmFootprint, WarmHold, WarmStore, warm_file_name,
 };
 pub use warm::{ChunkCheck, WarmFile};

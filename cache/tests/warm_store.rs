@@ -376,6 +376,85 @@ fn bytes_on_disk_equal_the_warm_files_on_disk() {
     assert_eq!(warm_dir_bytes(dir.path()).0, 4 * one);
 }
 
+/// A warm run's holds: a footprint is the exact bytes the track's files take once warm; held
+/// tracks are never evicted while new files push the cache over its budget (the least
+/// recently used unheld ones go instead), a file that only fits by evicting held tracks is not
+/// made, `clean` spares them, and dropping the guard releases them.
+#[test]
+fn held_tracks_survive_eviction_until_released_and_footprints_are_exact() {
+    let dir = ok(tempfile::tempdir());
+    let clock = clock();
+    let g = ChunkGeometry::new(30_000, 1000);
+    let one = some(WarmFile::file_len_for(g, 2), "size");
+    let mut config = CacheConfig::new(dir.path());
+    config.budget_bytes = one * 4;
+    let store = WarmStore::open_with_clock(config, clock.clone());
+    let both = [Variant::Original, Variant::Enhanced(Preset::Live)];
+    let fps: Vec<Fingerprint> = (0..4u8)
+        .map(|t| source_file(dir.path(), &format!("t{t}"), t + 41).1)
+        .collect();
+    let warm = |fp: &Fingerprint| {
+        let id = store.register_track(fp, 48_000, g);
+        for v in both {
+            if let Some(f) = store.variant(id, v, 0) {
+                fill(&f, 1.0, 0..g.count());
+            }
+        }
+        clock.advance(Duration::from_secs(1));
+        id
+    };
+    let fresh = some(store.footprint(&fps[0], 48_000, g, &both), "footprint");
+    assert_eq!(
+        (fresh.bytes, fresh.cached, fresh.last_used),
+        (2 * one, false, None)
+    );
+    let a = warm(&fps[0]);
+    let b = warm(&fps[1]);
+    let fa = some(store.footprint(&fps[0], 48_000, g, &both), "footprint");
+    assert_eq!(fa.track, a);
+    assert_eq!(fa.bytes, store.entry(a).map(|e| e.bytes()).unwrap_or(0));
+    assert!(fa.cached && fa.last_used.is_some(), "{fa:?}");
+    let fb = some(store.footprint(&fps[1], 48_000, g, &both), "footprint");
+    assert!(fb.last_used > fa.last_used, "{fb:?} {fa:?}");
+    // Only the original asked for: the enhanced file it already has stays with it.
+    let orig = some(
+        store.footprint(&fps[0], 48_000, g, &[Variant::Original]),
+        "fp",
+    );
+    assert_eq!(orig.bytes, 2 * one);
+
+    // Hold the older track: a third track evicts the newer, unheld one instead.
+    let hold = store.hold(&[a]);
+    assert_eq!(store.kept(&[]), (1, 2 * one));
+    assert_eq!(store.kept(&[a]), (0, 0));
+    let c = warm(&fps[2]);
+    assert!(store.geometry(a).is_some(), "held: never evicted");
+    assert!(
+        store.geometry(b).is_none(),
+        "the least recently used unheld track goes"
+    );
+    assert!(store.geometry(c).is_some());
+    // Holds nest, and a track can be held before it is registered.
+    let d_id = track_id(&fps[3], 48_000, 2);
+    let more = store.hold(&[a, c, d_id]);
+    drop(hold);
+    // a, c held, 4 files' budget: d cannot get a file without evicting one of them.
+    let d = warm(&fps[3]);
+    assert_eq!(d, d_id);
+    assert!(store.geometry(a).is_some() && store.geometry(c).is_some());
+    assert_eq!(
+        store.entry(d).map(|e| e.variants.len()),
+        Some(0),
+        "no room made"
+    );
+    assert_eq!(store.clean(None, true).pinned_kept, 3);
+    assert!(store.stats().bytes_on_disk <= 4 * one);
+    drop(more);
+    assert_eq!(store.kept(&[]), (0, 0));
+    assert_eq!(store.clean(None, true).pinned_kept, 0);
+    assert!(store.tracks().is_empty());
+}
+
 /// Shared checks for a cache that becomes unusable mid-fill.
 fn degrade_mid_fill(
     dir: &Path,

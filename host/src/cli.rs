@@ -190,7 +190,8 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Warm whole tracks (original and enhanced) into the cache, in parallel.
+    /// Warm whole tracks (original and enhanced) into the cache, in parallel, as many as fit
+    /// the budget (most recently played first, then in the order given).
     Warm(WarmArgs),
     /// Remove cached tracks.
     Clean {
@@ -227,6 +228,10 @@ pub struct WarmArgs {
     /// Engine rate to warm for (default: the configured rate, else the output device's).
     #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(8000..=384000))]
     pub rate: Option<u32>,
+    /// Print one JSON object (what was warmed, what did not fit, what failed) instead of
+    /// progress bars and a summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hearth bench`.

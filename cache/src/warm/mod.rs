@@ -2,12 +2,13 @@
 //! and the persistent index that describes them.
 //!
 //! * [`store`]: the [`WarmStore`] — the cache directory, the index in memory, which files are
-//!   open, pins, eviction, statistics, maintenance (`verify`, `clean`) and degradation when the
-//!   directory cannot be used;
+//!   open, pins and holds, eviction, statistics, maintenance (`verify`, `clean`) and
+//!   degradation when the directory cannot be used;
 //! * [`file`]: one [`WarmFile`] — a header, a presence bitmap and checksums, then the PCM;
 //!   chunks are written whole, then marked present (Release), read back checksum-verified;
 //! * [`header`]: the on-disk layout; [`mmap`] (private): the only `unsafe` in the crate;
 //! * [`index`]: the index file, saved atomically; [`evict`]: the LRU/budget/TTL policy;
+//!   [`fit`]: which tracks of a warm run fit the limits, chosen before it starts;
 //! * [`fingerprint`]: a track's identity, from which file names are derived;
 //! * [`stats`]: hit/miss and production counters; [`unlinked`]: disk still held by removed
 //!   files.
@@ -18,6 +19,7 @@
 pub mod evict;
 pub mod file;
 pub mod fingerprint;
+pub mod fit;
 pub mod header;
 pub mod index;
 pub(crate) mod mmap;

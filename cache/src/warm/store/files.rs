@@ -146,7 +146,7 @@ impl WarmStore {
     }
 
     /// Whether a new file for `header` fits the budget beside the files of the tracks that
-    /// cannot be evicted (pinned, and `track` itself); else the budget is short and the
+    /// cannot be evicted (pinned, held by a warm run, and `track` itself); else the budget is short and the
     /// variant plays from decode-on-demand, never evicting what is in use.
     ///
     /// A short budget is reported once and stays reported for the life of the store, even
@@ -157,7 +157,7 @@ impl WarmStore {
         let kept: u64 = inner
             .tracks
             .values()
-            .filter(|e| e.id == track || inner.pins.contains(&e.id))
+            .filter(|e| e.id == track || is_kept(inner, e.id))
             .map(|e| e.bytes())
             .sum();
         let budget = self.config.budget_bytes;

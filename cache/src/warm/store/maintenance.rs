@@ -14,7 +14,7 @@ pub struct CleanReport {
     pub files_removed: usize,
     /// Bytes those files occupied.
     pub bytes_freed: u64,
-    /// Pinned tracks that were spared.
+    /// Pinned (or held) tracks that were spared.
     pub pinned_kept: usize,
     /// Set when the cache directory could not be used (nothing was removed).
     pub degraded: Option<String>,
@@ -85,7 +85,7 @@ impl VerifyReport {
 
 impl WarmStore {
     /// Removes cached tracks: all of them (`all`), those not accessed for `older_than`, or
-    /// (neither) whatever eviction would. Pinned tracks are spared. Also removes stale
+    /// (neither) whatever eviction would. Pinned and held tracks are spared. Also removes stale
     /// temporaries and, with `all`, any warm file the index does not list.
     ///
     /// Runs on: the control thread (`hearth cache clean`).
@@ -105,7 +105,7 @@ impl WarmStore {
                 .values()
                 .filter(|e| all || cutoff.is_some_and(|c| now.saturating_sub(e.last_access_ms) > c))
                 .filter(|e| {
-                    let pinned = inner.pins.contains(&e.id);
+                    let pinned = is_kept(&inner, e.id);
                     report.pinned_kept += usize::from(pinned);
                     !pinned
                 })

@@ -17,7 +17,8 @@
 //! warm files, the budget check, the weak table of files handed out), [`tracks`] (what the
 //! index knows of each track: geometry, analysis, calibrations, progress), [`health`] (degradation and
 //! recovery when the directory cannot be used), [`persist`] (saving and merging the index,
-//! reconciling it with the files on disk), [`maintenance`] (`verify` and `clean`).
+//! reconciling it with the files on disk), [`maintenance`] (`verify` and `clean`), [`warming`]
+//! (what a run warming many tracks needs: their sizes up front, and holds against eviction).
 //!
 //! Runs on: the control thread and the filler thread(s), concurrently (`Send + Sync`, shared as
 //! `Arc<WarmStore>`). Never the audio thread: every method may take a lock and do file I/O.
@@ -27,8 +28,11 @@ mod health;
 mod maintenance;
 mod persist;
 mod tracks;
+mod warming;
 
 use files::OpenFiles;
+use warming::is_kept;
+pub use warming::{WarmFootprint, WarmHold};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -182,6 +186,8 @@ struct Inner {
     tracks: BTreeMap<TrackId, TrackEntry>,
     open: OpenFiles,
     pins: BTreeSet<TrackId>,
+    /// Tracks held by warm runs ([`WarmStore::hold`]), with how many guards hold each.
+    held: BTreeMap<TrackId, usize>,
     next_seq: u64,
     status: StoreStatus,
     /// Whether the last status handed out by `take_status_change` was degraded.
@@ -229,6 +235,7 @@ impl WarmStore {
                 tracks: BTreeMap::new(),
                 open: OpenFiles::default(),
                 pins: BTreeSet::new(),
+                held: BTreeMap::new(),
                 next_seq: 0,
                 status: StoreStatus::Healthy,
                 reported_degraded: false,
@@ -380,7 +387,8 @@ impl WarmStore {
         self.inner.lock().pins = tracks.iter().copied().collect();
     }
 
-    /// Runs eviction now (TTL, then LRU to the byte budget and track cap; pins spared).
+    /// Runs eviction now (TTL, then LRU to the byte budget and track cap; pins and holds
+    /// spared).
     /// Returns the number of tracks removed. Also runs on open and after a file is created.
     pub fn evict(&self) -> usize {
         let mut inner = self.inner.lock();
@@ -486,7 +494,7 @@ impl WarmStore {
     }
 }
 
-/// Every track as an eviction candidate; pinned ones (and `protect`) are spared.
+/// Every track as an eviction candidate; pinned and held ones (and `protect`) are spared.
 fn candidates(inner: &Inner, protect: Option<TrackId>) -> Vec<Candidate> {
     inner
         .tracks
@@ -496,7 +504,7 @@ fn candidates(inner: &Inner, protect: Option<TrackId>) -> Vec<Candidate> {
             bytes: e.bytes(),
             last_access_ms: e.last_access_ms,
             last_access_seq: e.last_access_seq,
-            pinned: inner.pins.contains(&e.id) || protect == Some(e.id),
+            pinned: is_kept(inner, e.id) || protect == Some(e.id),
         })
         .collect()
 }

@@ -1,13 +1,16 @@
-//! `hearth cache stats | warm | clean | verify`.
+//! `hearth cache stats | warm | clean | verify`: the cache's statistics and maintenance here,
+//! warming in [`warm`].
+//!
+//! Runs on: the main thread (`warm` adds worker threads of its own).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod warm;
 
-use hearth::cache::{CacheStats, FillerConfig, WarmStore, warm_track};
-use hearth::output::{OutputSpec, negotiate};
+use std::time::Duration;
+
+use hearth::cache::{CacheStats, WarmStore};
 use serde_json::json;
 
-use crate::cli::{CacheCommand, WarmArgs};
+use crate::cli::CacheCommand;
 use crate::config::Settings;
 use crate::failure::Failure;
 
@@ -15,7 +18,7 @@ use crate::failure::Failure;
 pub fn run(cmd: &CacheCommand, settings: &Settings) -> Result<(), Failure> {
     match cmd {
         CacheCommand::Stats { json } => stats(settings, *json),
-        CacheCommand::Warm(args) => warm(args, settings),
+        CacheCommand::Warm(args) => warm::run(args, settings),
         CacheCommand::Clean { older_than, all } => clean(settings, *older_than, *all),
         CacheCommand::Verify { repair, json } => verify(settings, *repair, *json),
     }
@@ -116,137 +119,6 @@ fn stats(settings: &Settings, as_json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The engine rate to warm for: flag, config, the default device's, else 48 kHz.
-fn warm_rate(args: &WarmArgs, settings: &Settings) -> u32 {
-    args.rate.or(settings.rate).unwrap_or_else(|| {
-        negotiate(&OutputSpec::Device { name: None }, None, None)
-            .map(|n| n.rate())
-            .unwrap_or(48_000)
-    })
-}
-
-fn warm(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
-    let mut problems = Vec::new();
-    let paths = crate::paths::expand(&args.paths, &mut problems);
-    for p in &problems {
-        eprintln!("hearth: warning: {p}");
-    }
-    if paths.is_empty() {
-        return Err(Failure::BadInput(
-            "nothing to warm: no audio files found".into(),
-        ));
-    }
-    let rate = warm_rate(args, settings);
-    let preset = args.preset.unwrap_or(settings.preset);
-    let jobs = args.jobs.map_or_else(
-        || std::thread::available_parallelism().map_or(2, |n| n.get()),
-        usize::from,
-    );
-    let store = Arc::new(open(settings));
-    let config = FillerConfig {
-        engine_rate: rate,
-        chunk_frames: hearth::DEFAULT_CHUNK_FRAMES,
-    };
-    let bars = indicatif::MultiProgress::new();
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix:>28.dim} [{bar:30}] {pos}/{len} chunks {msg}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    let overall = bars.add(indicatif::ProgressBar::new(paths.len() as u64));
-    overall.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix:>28.bold} [{bar:30}] {pos}/{len} tracks {elapsed}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    overall.set_prefix("overall");
-    let queue = Arc::new(parking_queue(paths.clone()));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let started = Instant::now();
-    let mut audio_seconds = 0.0f64;
-    let seconds = Arc::new(std::sync::Mutex::new(0.0f64));
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(paths.len()).max(1) {
-            let queue = Arc::clone(&queue);
-            let store = Arc::clone(&store);
-            let failures = Arc::clone(&failures);
-            let seconds = Arc::clone(&seconds);
-            let bars = &bars;
-            let style = &style;
-            let overall = &overall;
-            scope.spawn(move || {
-                while let Some(path) = queue.lock().ok().and_then(|mut q| q.pop()) {
-                    let name = path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let bar = bars.insert_before(overall, indicatif::ProgressBar::new(0));
-                    bar.set_style(style.clone());
-                    bar.set_prefix(shorten(&name, 28));
-                    let result =
-                        warm_track(Arc::clone(&store), path.clone(), config, &[preset], |p| {
-                            bar.set_length(p.total);
-                            bar.set_position(p.present);
-                        });
-                    match result {
-                        Ok(p) => {
-                            bar.finish_with_message("done");
-                            if let Ok(mut s) = seconds.lock() {
-                                *s += p.total as f64 / 2.0 * f64::from(config.chunk_frames)
-                                    / f64::from(rate);
-                            }
-                        }
-                        Err(e) => {
-                            bar.abandon_with_message("failed");
-                            if let Ok(mut f) = failures.lock() {
-                                f.push(format!("{}: {e}", path.display()));
-                            }
-                        }
-                    }
-                    overall.inc(1);
-                }
-            });
-        }
-    });
-    overall.finish();
-    if let Ok(s) = seconds.lock() {
-        audio_seconds = *s;
-    }
-    let _ = store.flush_index();
-    let failures = failures.lock().map(|f| f.clone()).unwrap_or_default();
-    let elapsed = started.elapsed().as_secs_f64();
-    eprintln!(
-        "warmed {} of {} tracks at {rate} Hz (original + {preset}) in {elapsed:.1} s{}",
-        paths.len() - failures.len(),
-        paths.len(),
-        if audio_seconds > 0.0 {
-            format!(", ~{:.0}x real time", audio_seconds / elapsed.max(1e-6))
-        } else {
-            String::new()
-        },
-    );
-    for f in &failures {
-        eprintln!("hearth: {f}");
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::BadInput(format!(
-            "{} of {} tracks could not be warmed",
-            failures.len(),
-            paths.len()
-        )))
-    }
-}
-
-/// A work queue popped from the end: reverse so the first path is warmed first.
-fn parking_queue(mut paths: Vec<std::path::PathBuf>) -> std::sync::Mutex<Vec<std::path::PathBuf>> {
-    paths.reverse();
-    std::sync::Mutex::new(paths)
-}
-
 fn clean(settings: &Settings, older_than: Option<f64>, all: bool) -> Result<(), Failure> {
     if !all && older_than.is_none() {
         return Err(Failure::BadInput(
@@ -339,21 +211,5 @@ pub fn human_bytes(b: u64) -> String {
         format!("{b} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let tail: String = s
-            .chars()
-            .rev()
-            .take(max - 1)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        format!("…{tail}")
     }
 }

@@ -1,0 +1,287 @@
+//! `hearth cache warm DIR` when the folder does not fit the cache budget, through the real
+//! binary: it warms what fits (the most recently played track first, then the folder's
+//! order), says what did not fit, never evicts what it warmed or found warm in the same run
+//! (not even for a track that was played more recently), and keeps the disk within the budget
+//! — checked against `hearth cache stats --json`, the index and the warm files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use support::{Session, asset, ffmpeg, hearth};
+
+/// Budget for the folder: the played track and the first two of the folder (about 307 MB of
+/// warm files at 48 kHz, original + adaptive: 768 kB a second), not a fourth.
+const BUDGET: &str = "320MB";
+const BUDGET_BYTES: u64 = 320_000_000;
+
+/// A larger budget for the last run: room for t3 besides the three (415 MB) but not for t5
+/// (538 MB), nor for t3 at 48 kHz besides its files at 44.1 kHz (at least 464 MB).
+const LARGER: &str = "440MB";
+const LARGER_BYTES: u64 = 440_000_000;
+
+/// Five distinct tracks of 2–2:40 (the demo looped from a different start, each 10 s longer
+/// than the one before): `t1.flac` … `t5.flac`.
+fn folder(dir: &Path) -> Vec<PathBuf> {
+    let music = dir.join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    let demo = asset("demo.flac");
+    (1..=5u32)
+        .map(|k| {
+            let out = music.join(format!("t{k}.flac"));
+            ffmpeg(&[
+                "-stream_loop",
+                "-1",
+                "-i",
+                demo.to_str().unwrap(),
+                "-ss",
+                &(k * 7).to_string(),
+                "-t",
+                &(110 + 10 * k).to_string(),
+                "-c:a",
+                "flac",
+                out.to_str().unwrap(),
+            ]);
+            out
+        })
+        .collect()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|e| {
+            Path::new(e["path"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+fn stats(cache: &Path, budget: &str) -> Value {
+    let o = hearth(cache)
+        .args(["--cache-budget", budget, "cache", "stats", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The tracks the index lists as wholly cached (every variant's chunks present), by source
+/// file name, with their chunk counts, after checking each listed file exists with the bytes
+/// the index says.
+fn cached_in_index(cache: &Path) -> BTreeMap<String, u64> {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(cache.join("index.json")).unwrap()).unwrap();
+    let mut whole = BTreeMap::new();
+    for t in index["tracks"].as_array().unwrap() {
+        let variants = t["variants"].as_array().unwrap();
+        for v in variants {
+            let file = cache.join("warm").join(v["file"].as_str().unwrap());
+            assert_eq!(
+                std::fs::metadata(&file).map(|m| m.len()).ok(),
+                v["bytes"].as_u64(),
+                "{}",
+                file.display()
+            );
+        }
+        let complete = variants.len() == 2
+            && variants
+                .iter()
+                .all(|v| v["chunks_present"] == v["chunks_total"]);
+        if complete {
+            let path = t["fingerprint"]["canonical_path"].as_str().unwrap();
+            whole.insert(
+                Path::new(path)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                variants[0]["chunks_total"].as_u64().unwrap(),
+            );
+        }
+    }
+    whole
+}
+
+/// Bytes and number of the warm files in the cache directory.
+fn warm_files(cache: &Path) -> (u64, usize) {
+    std::fs::read_dir(cache.join("warm"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "hwt"))
+        .fold((0, 0), |(b, n), p| {
+            (b + std::fs::metadata(p).unwrap().len(), n + 1)
+        })
+}
+
+/// Plays `track` at `rate` with the null output until a second of it has played (its
+/// warm files exist by then), then quits: the track becomes the most recently played.
+fn play_a_moment(cache: &Path, track: &Path, rate: &str) {
+    let mut s = Session::start(
+        cache,
+        &["--output", "null", "--rate", rate, track.to_str().unwrap()],
+    );
+    s.wait("the track", |v| v["event"] == "track");
+    s.wait("a second of it", |v| {
+        v["event"] == "position" && v["seconds"].as_f64().is_some_and(|x| x >= 1.0)
+    });
+    assert!(s.quit(), "the player did not quit cleanly");
+}
+
+fn produced(st: &Value) -> u64 {
+    st["all_time"]["chunks_produced"].as_u64().unwrap()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn warming_a_folder_over_budget_keeps_what_fits_played_first_and_evicts_none_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let tracks = folder(dir.path());
+    let music = dir.path().join("music");
+    let warm = |budget: &str, json: bool| {
+        let mut c = hearth(&cache);
+        c.args(["--cache-budget", budget, "cache", "warm", "--rate", "48000"]);
+        c.args(["--jobs", "1"]); // deterministic order; the choice does not depend on it
+        if json {
+            c.arg("--json");
+        }
+        c.arg(&music).output().unwrap()
+    };
+    let sum = |list: &Value| -> u64 {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["bytes"].as_u64().unwrap())
+            .sum()
+    };
+    // Every track said to be warmed is cached whole, nothing else is, and the disk is what
+    // the command reported, within the budget.
+    let check = |what: &str, budget: &str, limit: u64, warmed: &[&str], bytes: u64| {
+        let st = stats(&cache, budget);
+        assert_eq!(st["tracks"], warmed.len(), "{what}: {st}");
+        assert_eq!(st["files"], 2 * warmed.len(), "{what}: {st}");
+        assert_eq!(st["bytes"].as_u64(), Some(bytes), "{what}: {st}");
+        assert!(bytes <= limit, "{what}: {st}");
+        assert_eq!(warm_files(&cache), (bytes, 2 * warmed.len()), "{what}");
+        let whole: BTreeSet<String> = cached_in_index(&cache).into_keys().collect();
+        assert_eq!(whole, set(warmed), "{what}");
+        st
+    };
+
+    // 1. t4 was played a moment ago: partly cached, the most recently played.
+    play_a_moment(&cache, &tracks[3], "48000");
+    let o = warm(BUDGET, true);
+    assert!(
+        o.status.success(),
+        "did not fit is no failure: {}",
+        stderr(&o)
+    );
+    let report: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("warm --json ({e}): {}", stderr(&o)));
+    assert_eq!(report["tracks"], 5, "{report}");
+    assert_eq!(report["budget_bytes"], BUDGET_BYTES, "{report}");
+    assert_eq!(report["failed"], serde_json::json!([]), "{report}");
+    // The played track first, then the folder's order while it fits.
+    assert_eq!(
+        names(&report["warmed"]),
+        ["t4.flac", "t1.flac", "t2.flac"],
+        "{report}"
+    );
+    assert_eq!(
+        names(&report["did_not_fit"]),
+        ["t3.flac", "t5.flac"],
+        "{report}"
+    );
+    assert_eq!(sum(&report["warmed"]), report["warmed_bytes"]);
+    assert_eq!(sum(&report["did_not_fit"]), report["did_not_fit_bytes"]);
+    let warmed_bytes = report["warmed_bytes"].as_u64().unwrap();
+    // Each left-out track would indeed have overflowed the budget.
+    for e in report["did_not_fit"].as_array().unwrap() {
+        assert!(
+            warmed_bytes + e["bytes"].as_u64().unwrap() > BUDGET_BYTES,
+            "{e}"
+        );
+        assert_eq!(e["partly_cached"], false, "{e}");
+    }
+    let three = ["t1.flac", "t2.flac", "t4.flac"];
+    let st = check(
+        "after the first run",
+        BUDGET,
+        BUDGET_BYTES,
+        &three,
+        warmed_bytes,
+    );
+
+    // 2. Again, in plain text: the same choice, nothing produced, nothing evicted.
+    let o = warm(BUDGET, false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stderr(&o);
+    assert!(
+        text.contains("warmed 3 of 5 tracks") && text.contains("3 already cached"),
+        "{text}"
+    );
+    let last = text
+        .lines()
+        .find(|l| l.contains("did not fit the"))
+        .unwrap_or_default();
+    assert!(
+        last.starts_with("2 tracks (") && last.ends_with(": t3.flac, t5.flac"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no bars when stderr is a pipe: {text}"
+    );
+    let again = check(
+        "after the second run",
+        BUDGET,
+        BUDGET_BYTES,
+        &three,
+        warmed_bytes,
+    );
+    // Nothing warmed again. (The filler produces one chunk of a track before it finds the
+    // track's warm files complete: at most one per track confirmed.)
+    let made = produced(&again) - produced(&st);
+    assert!(made <= 3, "{made} chunks produced again");
+
+    // 3. t3 played a moment at 44.1 kHz: the most recently played, with files of its own that
+    // the cache must now evict for t3 at 48 kHz — and it must not take one of the three
+    // confirmed in the same run instead, although they were used longer ago.
+    play_a_moment(&cache, &tracks[2], "44100");
+    let before = stats(&cache, LARGER);
+    assert_eq!(before["tracks"], 4, "{before}");
+    assert!(before["bytes"].as_u64().unwrap() > warmed_bytes, "{before}");
+    let o = warm(LARGER, true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(names(&report["warmed"])[0], "t3.flac", "{report}");
+    assert_eq!(names(&report["did_not_fit"]), ["t5.flac"], "{report}");
+    let four = ["t1.flac", "t2.flac", "t3.flac", "t4.flac"];
+    let bytes = report["warmed_bytes"].as_u64().unwrap();
+    let after = check("after the larger run", LARGER, LARGER_BYTES, &four, bytes);
+    // Only t3 was produced (and a chunk of each of the three confirmed): none of the three
+    // was evicted and warmed again.
+    let t3_chunks = cached_in_index(&cache)["t3.flac"];
+    let made = produced(&after) - produced(&before);
+    assert!(
+        (t3_chunks..=t3_chunks + 3).contains(&made),
+        "{made} chunks produced for t3's {t3_chunks}"
+    );
+}
