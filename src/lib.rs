@@ -28,7 +28,7 @@ pub use hearth_engine::{
 
 /// The cache: configuration, statistics and maintenance.
 pub mod cache {
-    pub use hearth_cache::filler::{FillerConfig, WarmProgress, warm_track};
+    pub use hearth_cache::filler::{FillerConfig, WarmProgress, warm_track, warm_track_on};
     pub use hearth_cache::warm::fit;
     pub use hearth_cache::warm::store::WARM_DIR;
     pub use hearth_cache::warm::unlinked::{Unlinked, held_by_processes};

@@ -285,3 +285,69 @@ fn warming_a_folder_over_budget_keeps_what_fits_played_first_and_evicts_none_of_
         "{made} chunks produced for t3's {t3_chunks}"
     );
 }
+
+/// The warm files of `cache`, name → bytes.
+fn warm_bytes(cache: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(cache.join(hearth::cache::WARM_DIR))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// One track warmed on two threads (its segments shared out) is the very same bytes as on
+/// one: a 3-minute MP3 (MP3: each segment's decoder restarts with its pre-roll), both
+/// variants, byte for byte.
+#[test]
+fn one_track_warmed_on_two_threads_is_bit_identical_to_one_thread() {
+    let work = tempfile::tempdir().unwrap();
+    let mp3 = work.path().join("long.mp3");
+    let demo = asset("demo.flac");
+    ffmpeg(&[
+        "-stream_loop",
+        "4",
+        "-i",
+        demo.to_str().unwrap(),
+        "-t",
+        "180",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "192k",
+        mp3.to_str().unwrap(),
+    ]);
+    let mut warmed = Vec::new();
+    for jobs in ["1", "2"] {
+        let cache = work.path().join(format!("cache-{jobs}"));
+        let out = hearth(&cache)
+            .args(["cache", "warm", "--json", "--rate", "48000", "--jobs", jobs])
+            .arg(&mp3)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["threads"], jobs.parse::<u64>().unwrap(), "{report}");
+        eprintln!(
+            "{jobs} thread(s): {} x real time",
+            report["fill_x_realtime"]
+        );
+        warmed.push(warm_bytes(&cache));
+    }
+    assert_eq!(warmed[0].len(), 2, "original + enhanced");
+    assert_eq!(
+        warmed[0].keys().collect::<Vec<_>>(),
+        warmed[1].keys().collect::<Vec<_>>()
+    );
+    for (name, one) in &warmed[0] {
+        let two = &warmed[1][name];
+        assert_eq!(one.len(), two.len(), "{name}");
+        if let Some(at) = one.iter().zip(two.iter()).position(|(a, b)| a != b) {
+            panic!("{name} differs at byte {at} of {}", one.len());
+        }
+    }
+}

@@ -52,7 +52,7 @@ use crate::source::SourceInfo;
 use crate::warm::WarmStore;
 
 use track::EntryState;
-pub use warm_track::{WarmProgress, warm_track};
+pub use warm_track::{WarmProgress, warm_track, warm_track_on};
 
 /// A place in a queue entry the renderer needs audio from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -291,6 +291,9 @@ pub struct Filler {
     /// Entries of the warming list found complete in every variant asked for (not opened
     /// again to check; forgotten when the presets change).
     warmed: HashSet<u64>,
+    /// Chunks `[start, end)` the warming list is limited to (one worker's share of a track
+    /// warmed on several threads, see `warm_track`); `None`: whole entries.
+    warm_range: Option<(u32, u32)>,
 }
 
 impl std::fmt::Debug for Filler {
@@ -340,6 +343,7 @@ impl Filler {
             last_playing_chunk: None,
             warming: None,
             warmed: HashSet::new(),
+            warm_range: None,
         }
     }
 
@@ -363,6 +367,13 @@ impl Filler {
     /// Forgets an entry (removed from the queue).
     pub fn remove_entry(&mut self, entry: u64) {
         self.entries.remove(&entry);
+    }
+
+    /// Limits warming-list (P4) work to chunks `[start, end)` of its entries, or lifts the
+    /// limit; what was found complete is looked at again.
+    pub(super) fn set_warm_range(&mut self, range: Option<(u32, u32)>) {
+        self.warm_range = range;
+        self.warmed.clear();
     }
 
     /// Replaces the demand (on every command and position update).

@@ -141,7 +141,12 @@ impl Filler {
                 // One warming-list entry open at a time: the one being warmed.
                 self.warming = Some(entry);
             }
-            if let Some(index) = self.next_cold_chunk(entry, from, &variants) {
+            let within = if priority == Priority::P4 {
+                self.warm_range
+            } else {
+                None
+            };
+            if let Some(index) = self.next_cold_chunk(entry, from, within, &variants) {
                 needs.push(Need {
                     priority,
                     entry,
@@ -160,13 +165,14 @@ impl Filler {
         needs
     }
 
-    /// The first chunk of `entry` (forward from `from`, then from the start) missing from the
-    /// warm tier in any of `variants`; opens the entry if needed. `None` when all are there,
-    /// or the warm tier cannot take more.
+    /// The first chunk of `entry` (forward from `from`, then from the start; only chunks in
+    /// `within` if given) missing from the warm tier in any of `variants`; opens the entry if
+    /// needed. `None` when all are there, or the warm tier cannot take more.
     pub(super) fn next_cold_chunk(
         &mut self,
         entry: u64,
         from: u64,
+        within: Option<(u32, u32)>,
         variants: &[Variant],
     ) -> Option<u32> {
         if self.store.status().is_degraded() {
@@ -183,7 +189,8 @@ impl Filler {
             return None;
         }
         let start = t.geometry.chunk_of(from).max(t.warm_cursor.min(n));
-        let order = (start..n).chain(0..start);
+        let (lo, hi) = within.map_or((0, n), |(a, b)| (a.min(n), b.min(n)));
+        let order = (start..n).chain(0..start).filter(|k| (lo..hi).contains(k));
         for k in order {
             let missing = variants.iter().any(|v| match t.warm.get(v) {
                 Some(Some(f)) => !f.is_present(k),
@@ -196,7 +203,9 @@ impl Filler {
                 return Some(k);
             }
         }
-        t.warm_cursor = n;
+        if within.is_none() {
+            t.warm_cursor = n;
+        }
         None
     }
 

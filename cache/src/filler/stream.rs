@@ -41,7 +41,7 @@ pub(super) struct Stream {
 /// Chunks per stream segment (see [`Stream`]): a fresh pre-roll every 16 chunks (about 11 s
 /// at 48 kHz) costs about a tenth more chain work than one endless stream, and resuming in
 /// the middle of a segment at most 15 chunks of chain work again.
-const STREAM_SEGMENT: u32 = 16;
+pub(super) const STREAM_SEGMENT: u32 = 16;
 
 impl Filler {
     /// Warms chunk `need.index` front to back: continues the stream when it is the next chunk,

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use hearth::cache::{FillerConfig, Fingerprint, WarmStore, fit, warm_track};
+use hearth::cache::{FillerConfig, Fingerprint, WarmStore, fit, warm_track_on};
 use hearth::output::{OutputSpec, negotiate};
 use hearth::{ChunkGeometry, Source, TrackId, Variant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -206,15 +206,27 @@ pub fn run(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
     let done = AtomicUsize::new(0);
     let done_bytes = AtomicU64::new(0);
     overall.set_message(format!("0 B of {}", human_bytes(chosen_bytes)));
+    // Fewer tracks than jobs: each track's segments are shared out over the spare cores.
+    let threads_per_track = (jobs / chosen.len().max(1)).max(1);
+    // The fill figure times the warming alone (not the sizing before it), as `hearth bench`
+    // times its `fill_x_realtime`: whole tracks, both variants, analysis and calibration.
+    let warming = Instant::now();
     let outcomes = parallel_map(&chosen, jobs, |s| {
         let name = file_name(&s.path);
         let bar = bars.insert_before(&overall, ProgressBar::new(s.chunks));
         bar.set_style(per_track.clone());
         bar.set_prefix(shorten(&name, NAME_WIDTH));
-        let result = warm_track(Arc::clone(&store), s.path.clone(), config, &[preset], |p| {
-            bar.set_length(p.total);
-            bar.set_position(p.present);
-        });
+        let result = warm_track_on(
+            Arc::clone(&store),
+            s.path.clone(),
+            config,
+            &[preset],
+            threads_per_track,
+            |p| {
+                bar.set_length(p.total);
+                bar.set_position(p.present);
+            },
+        );
         let outcome = match result {
             Ok(p) if p.present >= p.total => {
                 Outcome::Warmed(store.entry(s.track).map_or(s.bytes, |e| e.bytes()))
@@ -248,6 +260,7 @@ pub fn run(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
         }
         outcome
     });
+    let warm_seconds = warming.elapsed().as_secs_f64();
     overall.finish_and_clear();
     drop(hold);
     let _ = store.flush_index();
@@ -270,6 +283,8 @@ pub fn run(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
         .filter(|(s, _)| !s.cached)
         .map(|(s, _)| s.seconds)
         .fold(0.0, |a, b| a + b); // (an empty f64 sum is -0.0)
+    let fill_x = audio_seconds / warm_seconds.max(1e-6);
+    let threads = jobs.min(chosen.len().max(1)) * threads_per_track;
     let left_bytes: u64 = left_out.iter().map(|(s, _)| s.bytes).sum();
     if args.json {
         println!(
@@ -293,6 +308,9 @@ pub fn run(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
                 "max_tracks": limits.max_tracks,
                 "seconds": elapsed,
                 "audio_seconds": audio_seconds,
+                "warm_seconds": warm_seconds,
+                "fill_x_realtime": (audio_seconds > 0.0).then_some((fill_x * 10.0).round() / 10.0),
+                "threads": threads,
             })
         );
     } else {
@@ -306,7 +324,7 @@ pub fn run(args: &WarmArgs, settings: &Settings) -> Result<(), Failure> {
                 String::new()
             },
             if audio_seconds > 0.0 {
-                format!(", ~{:.0}x real time", audio_seconds / elapsed.max(1e-6))
+                format!(", ~{fill_x:.0}x real time on {threads} thread(s)")
             } else {
                 String::new()
             },
