@@ -309,8 +309,10 @@ fn plays_a_sine_through_the_alsa_null_sink() {
         .unwrap_or_else(|| panic!("no buffer size reported"));
     assert!((64..=512).contains(&chosen), "{chosen} frames");
     wait_for_steady(&stats, 40, Duration::from_secs(10));
+    // Over 3 s: PulseAudio's plugin asks in bursts at this small size, and over 1 s a CI run
+    // measured 0.84x.
     let before = (stats.frames(), Instant::now());
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(3));
     let speed = (stats.frames() - before.0) as f64 / before.1.elapsed().as_secs_f64() / 44_100.0;
     let callback_frames = stats.snapshot().last_callback_frames;
     let mut back = out
