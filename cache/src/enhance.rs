@@ -20,7 +20,7 @@ const READ_BLOCK: usize = 32_768;
 /// chain uses, cheap enough to run before the first enhanced chunk of a new track.
 pub fn analyse(source: &mut Source, full: bool) -> Result<TrackAnalysis, SourceError> {
     let mut walk = AnalysisWalk::new(source, full)?;
-    while !walk.step(source, u64::MAX)? {}
+    while !walk.step(source, u64::MAX, || false)? {}
     Ok(walk.finish())
 }
 
@@ -63,10 +63,20 @@ impl AnalysisWalk {
         })
     }
 
-    /// Reads and measures up to `budget` frames along the plan; true once the walk is done.
-    pub fn step(&mut self, source: &mut Source, budget: u64) -> Result<bool, SourceError> {
+    /// Reads and measures up to `budget` frames along the plan, asking `stop` before every
+    /// block read (up to 32 768 frames) and leaving off when it says so — the walk goes on
+    /// from there at the next step; true once the walk is done.
+    pub fn step(
+        &mut self,
+        source: &mut Source,
+        budget: u64,
+        mut stop: impl FnMut() -> bool,
+    ) -> Result<bool, SourceError> {
         let mut budget = budget;
         while budget > 0 {
+            if stop() {
+                return Ok(false);
+            }
             let Some(window) = self.plan.windows.get(self.next_window).cloned() else {
                 break;
             };
@@ -85,6 +95,10 @@ impl AnalysisWalk {
                 }
             };
             while pos < window.end && budget > 0 {
+                if pos > window.start && stop() {
+                    self.window_pos = Some(pos);
+                    return Ok(false);
+                }
                 let n = ((window.end - pos).min(budget) as usize).min(READ_BLOCK);
                 let block = &mut self.buf[..n * ENGINE_CHANNELS];
                 source.read(pos, block)?;
@@ -140,27 +154,54 @@ pub fn calibration_margins(preset: Preset, analysis: &TrackAnalysis, rate: u32) 
 pub fn calibration_window(
     source: &mut Source,
     range: std::ops::Range<u64>,
-    (preroll, lookahead): (usize, usize),
+    margins: (usize, usize),
 ) -> Result<OwnedWindow, SourceError> {
-    Ok(OwnedWindow {
-        audio: read_span(
-            source,
-            range.start as i64 - preroll as i64,
-            range.end + lookahead as u64,
-        )?,
+    let window = calibration_window_unless(source, range, margins, || false)?;
+    Ok(window.unwrap_or_default())
+}
+
+/// Like [`calibration_window`], asking `stop` between blocks: `None` when it said so.
+pub fn calibration_window_unless(
+    source: &mut Source,
+    range: std::ops::Range<u64>,
+    (preroll, lookahead): (usize, usize),
+    stop: impl FnMut() -> bool,
+) -> Result<Option<OwnedWindow>, SourceError> {
+    let start = range.start as i64 - preroll as i64;
+    let audio = read_span_unless(source, start, range.end + lookahead as u64, stop)?;
+    Ok(audio.map(|audio| OwnedWindow {
+        audio,
         preroll,
         lookahead,
-    })
+    }))
 }
 
 /// Source frames `[start, end)` (`start` may be negative), zero outside the track.
 pub fn read_span(source: &mut Source, start: i64, end: u64) -> Result<Vec<f32>, SourceError> {
+    Ok(read_span_unless(source, start, end, || false)?.unwrap_or_default())
+}
+
+/// Like [`read_span`], read a block (up to 32 768 frames) at a time, asking `stop` between
+/// blocks: `None` when it said so. (The blocks follow one another, so the source decodes on
+/// without seeking: the samples are those of one read.)
+pub fn read_span_unless(
+    source: &mut Source,
+    start: i64,
+    end: u64,
+    mut stop: impl FnMut() -> bool,
+) -> Result<Option<Vec<f32>>, SourceError> {
     let mut out = vec![0.0f32; (end as i64 - start).max(0) as usize * ENGINE_CHANNELS];
     let skip = (-start).max(0) as usize;
-    if skip * ENGINE_CHANNELS < out.len() {
-        source.read(start.max(0) as u64, &mut out[skip * ENGINE_CHANNELS..])?;
+    let mut at = start.max(0) as u64;
+    let from = (skip * ENGINE_CHANNELS).min(out.len());
+    for block in out[from..].chunks_mut(READ_BLOCK * ENGINE_CHANNELS) {
+        if at > start.max(0) as u64 && stop() {
+            return Ok(None);
+        }
+        source.read(at, block)?;
+        at += (block.len() / ENGINE_CHANNELS) as u64;
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Renders the enhanced variant of a track front to back, streaming: `sink` receives

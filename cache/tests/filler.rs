@@ -1,6 +1,6 @@
 //! The filler, stepped by hand: priority order after a seek, decode-on-demand when the cache
 //! cannot be written, a warm restart that decodes nothing, and enhanced chunks that equal a
-//! front-to-back pass.
+//! front-to-back pass; urgent news preempting less urgent work without losing any.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 
@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use hearth_cache::filler::{
-    Demand, Filler, FillerConfig, FillerEvent, Interest, Origin, Priority, Role, Step,
+    Demand, Filler, FillerConfig, FillerEvent, Interest, Origin, Priority, Role, Step, Urgency,
 };
 use hearth_cache::hot::{HotConfig, HotConsumer, hot_tier};
 use hearth_cache::{CacheConfig, Source, Variant, WarmStore, enhance};
@@ -404,6 +404,185 @@ fn the_background_filler_precalibrates_every_preset_from_the_hot_fillers_analysi
         assert!(
             store.calibration(track, preset).is_some(),
             "{preset:?} not calibrated"
+        );
+    }
+}
+
+/// Urgent news (a seek, a preset change: see `Urgency`) that arrived after the filler last read
+/// the control side's messages drops work less urgent than P0 — never P0 work, and never more
+/// than two units in a row.
+#[test]
+fn urgent_news_drops_the_less_urgent_chunk_and_never_p0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut filler, mut consumer, _store) = setup(dir.path());
+    let urgency = Urgency::new();
+    filler.set_urgency(urgency.clone());
+    filler.set_demand(Demand {
+        playing: Some(Interest { entry: 1, frame: 0 }),
+        ..Demand::default()
+    });
+    urgency.raise();
+    assert!(
+        matches!(
+            filler.step(),
+            Step::Served {
+                priority: Priority::P0,
+                index: 0,
+                ..
+            }
+        ),
+        "P0 work is never dropped"
+    );
+    // The chunk after the playhead is dropped while the news is unread — twice in a row at
+    // most: then it runs to its end (news arriving faster than chunks are made must not
+    // starve playback).
+    for _ in 0..2 {
+        assert_eq!(
+            filler.step(),
+            Step::Preempted {
+                priority: Priority::P1,
+                entry: 1,
+                index: 1,
+            }
+        );
+    }
+    assert!(matches!(
+        filler.step(),
+        Step::Served {
+            priority: Priority::P1,
+            index: 1,
+            ..
+        }
+    ));
+    // News the filler has read (a seek to chunk 8) drops nothing.
+    filler.set_demand(Demand {
+        jump: Some(Interest {
+            entry: 1,
+            frame: 8 * u64::from(CHUNK),
+        }),
+        playing: Some(Interest { entry: 1, frame: 0 }),
+        ..Demand::default()
+    });
+    urgency.raise();
+    filler.note_urgency();
+    for index in [8, 9] {
+        match filler.step() {
+            Step::Served { index: i, .. } => assert_eq!(i, index),
+            other => panic!("expected chunk {index}, got {other:?}"),
+        }
+    }
+    assert_eq!(filler.preemptions(), 2);
+    let served: Vec<u32> = drain(&mut consumer).iter().map(|s| s.0).collect();
+    assert_eq!(served, vec![0, 1, 8, 9]);
+}
+
+/// A hot filler preparing and making enhanced chunks while news keeps arriving (a thread
+/// raising the urgency every millisecond) ends with the same analysis, calibration and chunks
+/// as one left alone: work dropped half-way (a chain's blocks, a calibration window, an
+/// analysis read) is done again or continued, and no hot slot is lost on the way.
+#[test]
+fn work_dropped_for_urgent_news_ends_as_work_left_alone() {
+    let preset = Preset::Punchy;
+    let config = FillerConfig {
+        engine_rate: RATE,
+        chunk_frames: CHUNK,
+    };
+    // The demo (40 s): a calibration over its six-window plan, an analysis in several steps.
+    let demo = common::fixture("../demo.flac");
+    let run = |urgency: Option<Urgency>| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(WarmStore::open(CacheConfig::new(dir.path())));
+        let (producer, mut consumer) = hot_tier(HotConfig {
+            chunk_frames: CHUNK,
+            slots: 16,
+        });
+        let mut filler = Filler::hot_only(producer, Arc::clone(&store), config);
+        filler.set_entry(1, demo.clone());
+        if let Some(u) = &urgency {
+            filler.set_urgency(u.clone());
+        }
+        let mut chunks = Vec::new();
+        // The original is heard: it goes first (P0), the enhanced variant and what it waits
+        // for (analysis, calibration) follow at P1 — work that news may drop.
+        for (at, chunk) in [0u64, 30, 9, 50].into_iter().enumerate() {
+            filler.set_demand(Demand {
+                jump: (at > 0).then_some(Interest {
+                    entry: 1,
+                    frame: chunk * u64::from(CHUNK),
+                }),
+                playing: Some(Interest { entry: 1, frame: 0 }),
+                presets: vec![preset],
+                ..Demand::default()
+            });
+            let raiser = urgency.clone().map(|u| {
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let flag = Arc::clone(&stop);
+                let handle = std::thread::spawn(move || {
+                    while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                        u.raise();
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                });
+                (stop, handle)
+            });
+            for _ in 0..100_000 {
+                filler.note_urgency();
+                if filler.step() == Step::Idle {
+                    break;
+                }
+            }
+            if let Some((stop, handle)) = raiser {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                handle.join().unwrap();
+            }
+            assert!(filler.hot_satisfied(), "chunk {chunk} not served");
+            let mut got = drain(&mut consumer);
+            got.sort_by_key(|(index, variant, _)| (*index, *variant));
+            chunks.extend(got);
+        }
+        let track = store.tracks()[0];
+        (
+            store.analysis(track).unwrap(),
+            store.calibration(track, preset).unwrap(),
+            chunks,
+            filler.preemptions(),
+        )
+    };
+    let (analysis, calibration, chunks, _) = run(None);
+    let urgency = Urgency::new();
+    let (analysis_news, calibration_news, chunks_news, preempted) = run(Some(urgency));
+    eprintln!("{preempted} units of work dropped or cut short for news");
+    assert!(
+        preempted > 0,
+        "the news never stopped any work: the test shows nothing"
+    );
+    assert_eq!(
+        format!("{analysis_news:?}"),
+        format!("{analysis:?}"),
+        "the analysis"
+    );
+    assert!(
+        (calibration_news - calibration).abs() < 1e-4,
+        "calibration {calibration_news} vs {calibration} dB"
+    );
+    let keys =
+        |c: &[(u32, Variant, Vec<f32>)]| c.iter().map(|(i, v, _)| (*i, *v)).collect::<Vec<_>>();
+    assert_eq!(keys(&chunks_news), keys(&chunks), "the chunks served");
+    assert!(
+        chunks
+            .iter()
+            .any(|(_, v, _)| *v == Variant::Enhanced(preset)),
+        "enhanced chunks were made"
+    );
+    for ((index, variant, got), (_, _, want)) in chunks_news.iter().zip(&chunks) {
+        let worst = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst <= common::TOLERANCE,
+            "chunk {index} {variant:?}: {worst:e}"
         );
     }
 }

@@ -75,7 +75,7 @@ pub fn calibrate(
 }
 
 /// A calibration window that owns its audio.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OwnedWindow {
     /// Interleaved stereo input over `[start − preroll, end + lookahead)`.
     pub audio: Vec<f32>,
@@ -155,33 +155,56 @@ impl Calibrator {
     /// Runs the chain over `w`, the window [`Calibrator::wanted`] named; the correction (dB)
     /// once finished.
     pub fn feed(&mut self, w: &CalibrationWindow<'_>) -> Option<f32> {
+        match self.feed_unless(w, || false) {
+            Fed::Done(c) => Some(c),
+            Fed::More | Fed::Stopped => None,
+        }
+    }
+
+    /// Like [`Calibrator::feed`], asking `stop` between the chain's blocks: when it says so,
+    /// nothing of the window is kept ([`Fed::Stopped`]) and the same window is wanted again.
+    pub fn feed_unless(&mut self, w: &CalibrationWindow<'_>, stop: impl FnMut() -> bool) -> Fed {
+        match self.feed_window(w, stop) {
+            None => Fed::Stopped,
+            Some(None) => Fed::More,
+            Some(Some(c)) => Fed::Done(c),
+        }
+    }
+
+    fn feed_window(
+        &mut self,
+        w: &CalibrationWindow<'_>,
+        stop: impl FnMut() -> bool,
+    ) -> Option<Option<f32>> {
         if let Some(c) = self.done {
-            return Some(c);
+            return Some(Some(c));
         }
         let inner_len = w.audio.len().saturating_sub(2 * (w.preroll + w.lookahead));
         let Some(inner) = w.audio.get(2 * w.preroll..2 * w.preroll + inner_len) else {
             // A window shorter than its margins (not one of the plan's): stop where we are.
             self.done = Some(self.correction as f32);
-            return self.done;
+            return Some(self.done);
         };
-        if self.iteration == 0
-            && let Some(m) = meter(self.rate, inner)
-        {
-            self.input.push(m);
-        }
         let (preset, rate, correction) = (self.preset, self.rate, self.correction as f32);
         let analysis = &self.analysis;
         let chain = self
             .chain
             .get_or_insert_with(|| Chain::new(preset, analysis, correction, rate));
         let mut out = vec![0.0; inner_len];
-        chain.render_with_preroll(w.audio, w.preroll, &mut out);
+        if !chain.render_unless(w.audio, w.preroll, &mut out, stop) {
+            return None;
+        }
+        if self.iteration == 0
+            && let Some(m) = meter(self.rate, inner)
+        {
+            self.input.push(m);
+        }
         if let Some(m) = meter(self.rate, &out) {
             self.outputs.push(m);
         }
         self.next_window += 1;
         if self.next_window < self.windows {
-            return None;
+            return Some(None);
         }
         // An iteration is complete: correct the gain.
         if self.iteration == 0 {
@@ -191,10 +214,12 @@ impl Calibrator {
             }
             self.input = Vec::new();
             if self.done.is_some() {
-                return self.done;
+                return Some(self.done);
             }
         }
-        let input_lufs = self.input_lufs?;
+        let Some(input_lufs) = self.input_lufs else {
+            return Some(None);
+        };
         let output_lufs = combined(&self.outputs);
         self.outputs.clear();
         self.next_window = 0;
@@ -202,7 +227,7 @@ impl Calibrator {
         self.iteration += 1;
         let Some(output_lufs) = output_lufs else {
             self.done = Some(self.correction as f32);
-            return self.done;
+            return Some(self.done);
         };
         // Expected whole-track output = track input loudness + what the chain adds here.
         let expected = self.analysis.integrated_lufs + (output_lufs - input_lufs);
@@ -211,8 +236,19 @@ impl Calibrator {
         if step.abs() < CONVERGED_DB || self.iteration >= MAX_ITERATIONS {
             self.done = Some(self.correction as f32);
         }
-        self.done
+        Some(self.done)
     }
+}
+
+/// What feeding a window came to.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum Fed {
+    /// Stopped before the window was through the chain: feed it again.
+    Stopped,
+    /// Taken; more windows are wanted.
+    More,
+    /// Finished: the correction (dB).
+    Done(f32),
 }
 
 /// One window's meter, measured and shrunk (see [`crate::analysis::shrink`]).

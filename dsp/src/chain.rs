@@ -142,12 +142,28 @@ impl Chain {
     /// Like [`Chain::render`] with a pre-roll of `preroll` frames instead of `preroll()` (an
     /// estimate when shorter: calibration uses it).
     pub fn render_with_preroll(&mut self, input: &[f32], preroll: usize, output: &mut [f32]) {
+        self.render_unless(input, preroll, output, || false);
+    }
+
+    /// Like [`Chain::render_with_preroll`], asking `stop` before every block (256 frames) and
+    /// giving up when it says so: false then, and `output` is incomplete. (A filler drops a
+    /// chunk this way when a seek needs it more urgently.)
+    pub fn render_unless(
+        &mut self,
+        input: &[f32],
+        preroll: usize,
+        output: &mut [f32],
+        mut stop: impl FnMut() -> bool,
+    ) -> bool {
         self.reset();
         let skip = preroll + self.lookahead();
         debug_assert_eq!(input.len(), output.len() + 2 * (preroll + self.lookahead()));
         let mut pos = 0usize; // frames of input consumed
         let mut written = 0usize; // frames of output written
         for x in input.chunks(2 * BLOCK) {
+            if stop() {
+                return false;
+            }
             let n = self.block(x);
             let first = skip.saturating_sub(pos).min(n);
             let take = (n - first).min(output.len() / 2 - written);
@@ -159,6 +175,7 @@ impl Chain {
             written += take;
             pos += n;
         }
+        true
     }
 
     /// Runs one block (≤ BLOCK interleaved frames) through every stage into `left`/`right`.

@@ -29,7 +29,8 @@
 //! * [`produce`](self::produce): a chunk for the hot tier, copied from the warm tier or made;
 //! * [`stream`](self::stream): warming front to back with streaming chains;
 //! * [`prepare`](self::prepare): the analysis and calibrations enhanced chunks wait for;
-//! * [`warm_track`](self::warm_track): a whole track into the warm tier (`hearth cache warm`).
+//! * [`warm_track`](self::warm_track): a whole track into the warm tier (`hearth cache warm`);
+//! * [`urgency`](self::urgency): dropping a less urgent chunk half-made when a seek arrives.
 //!
 //! Runs on: the filler threads (or a test's thread). Never the audio thread.
 
@@ -38,6 +39,7 @@ mod prepare;
 mod produce;
 mod stream;
 mod track;
+mod urgency;
 mod warm_track;
 
 use std::collections::{HashMap, HashSet};
@@ -52,6 +54,7 @@ use crate::source::SourceInfo;
 use crate::warm::WarmStore;
 
 use track::EntryState;
+pub use urgency::Urgency;
 pub use warm_track::{WarmProgress, warm_track, warm_track_on};
 
 /// A place in a queue entry the renderer needs audio from.
@@ -200,6 +203,15 @@ pub enum Step {
         /// The preset.
         preset: Preset,
     },
+    /// A chunk was dropped half-made: something more urgent arrived (see [`Urgency`]).
+    Preempted {
+        /// The dropped chunk's priority.
+        priority: Priority,
+        /// The entry.
+        entry: u64,
+        /// The chunk.
+        index: u32,
+    },
     /// An entry's file could not be opened or read.
     Failed {
         /// The entry.
@@ -294,6 +306,14 @@ pub struct Filler {
     /// Chunks `[start, end)` the warming list is limited to (one worker's share of a track
     /// warmed on several threads, see `warm_track`); `None`: whole entries.
     warm_range: Option<(u32, u32)>,
+    /// Raised by the control side when urgent work arrives.
+    urgency: Urgency,
+    /// Its count when the filler last read the control side's news.
+    urgency_seen: u64,
+    /// Units of work dropped or cut short for urgent news.
+    preemptions: u64,
+    /// Of those, how many in a row (reset when a droppable unit runs to its end).
+    dropped_in_a_row: u32,
 }
 
 impl std::fmt::Debug for Filler {
@@ -344,6 +364,39 @@ impl Filler {
             warming: None,
             warmed: HashSet::new(),
             warm_range: None,
+            urgency: Urgency::new(),
+            urgency_seen: 0,
+            preemptions: 0,
+            dropped_in_a_row: 0,
+        }
+    }
+
+    /// Shares the counter the control side raises on urgent news: from now on, chunks less
+    /// urgent than P0 are dropped half-made when it moves (see [`Urgency`]).
+    pub fn set_urgency(&mut self, urgency: Urgency) {
+        self.urgency_seen = urgency.count();
+        self.urgency = urgency;
+    }
+
+    /// Says the filler is about to read the control side's news (its messages, the demand):
+    /// urgency raised before now is in them and preempts nothing.
+    pub fn note_urgency(&mut self) {
+        self.urgency_seen = self.urgency.count();
+    }
+
+    /// Units of work (a chunk, an analysis step, a calibration window) dropped or cut short
+    /// so far for urgent news.
+    pub fn preemptions(&self) -> u64 {
+        self.preemptions
+    }
+
+    /// Counts a unit of `priority` work that news did (`dropped`) or did not stop.
+    fn count_preemption(&mut self, priority: Priority, dropped: bool) {
+        if dropped {
+            self.preemptions += 1;
+            self.dropped_in_a_row += 1;
+        } else if priority > Priority::P0 {
+            self.dropped_in_a_row = 0;
         }
     }
 

@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
-use hearth_dsp::{Calibrator, Preset};
+use hearth_dsp::{Calibrator, Fed, Preset};
 
 use super::track::EntryState;
+use super::urgency::Interrupt;
 use super::{Filler, Priority, Step};
 use crate::enhance::{self, AnalysisWalk};
 
@@ -65,108 +66,139 @@ impl Filler {
         priority: Priority,
     ) -> Option<Step> {
         let store = Arc::clone(&self.store);
+        // Work for anything but P0 leaves off when something more urgent arrives (see
+        // `Urgency`): the analysis goes on from there, a calibration window is read or fed
+        // again.
+        let (seen, in_a_row) = (self.urgency_seen, self.dropped_in_a_row);
+        let interrupt = Interrupt::new(&self.urgency, seen, priority, in_a_row);
         let Some(EntryState::Open(t)) = self.entries.get_mut(&entry) else {
             return None;
         };
-        if t.analysis.is_none() {
-            // The other filler may have made it meanwhile.
-            if let Some(a) = store.analysis(t.track) {
-                t.analysis = Some(a);
-                t.analysis_job = None;
-                return Some(Step::Analysed {
-                    priority,
-                    entry,
-                    complete: true,
-                });
-            }
-            let complete = match analysis_step(t) {
-                Ok(done) => done,
-                Err(e) => {
-                    tracing::warn!(entry, error = %e, "analysis failed");
-                    return None;
-                }
-            };
-            if complete && let Some(a) = &t.analysis {
-                store.set_analysis(t.track, a.clone());
-            }
-            return Some(Step::Analysed {
-                priority,
-                entry,
-                complete,
-            });
-        }
-        if !t.calibration.contains_key(&preset)
-            && let Some(gain) = store.calibration(t.track, preset)
-        {
-            t.calibration.insert(preset, gain);
-            return Some(Step::Calibrated {
-                priority,
-                entry,
-                preset,
-            });
-        }
-        if !t.calibration.contains_key(&preset) {
-            // In steps: one window read per step, then one window through the chain per step.
-            let rate = t.source.engine_rate();
-            let mut job = match t.calibration_job.take() {
-                Some(job) if job.preset == preset => job,
-                // A job for another preset is dropped (it starts again when needed).
-                _ => {
-                    let analysis = t.analysis.as_ref()?;
-                    let plan = hearth_dsp::calibration_plan(t.source.frames(), rate);
-                    CalibrationJob {
-                        preset,
-                        margins: enhance::calibration_margins(preset, analysis, rate),
-                        calibrator: Calibrator::new(preset, analysis, rate, plan.len()),
-                        plan,
-                        window: None,
-                    }
-                }
-            };
-            let result = match (job.calibrator.wanted(), job.window.take()) {
-                (None, _) => job.calibrator.result(),
-                (Some(i), None) => {
-                    let range = job.plan.get(i)?.clone();
-                    let window =
-                        enhance::calibration_window(&mut t.source, range, job.margins).ok()?;
-                    job.window = Some(window);
-                    None
-                }
-                (Some(_), Some(window)) => job.calibrator.feed(&window.view()),
-            };
-            return match result {
-                Some(gain) => {
-                    t.calibration.insert(preset, gain);
-                    store.set_calibration(t.track, preset, gain);
-                    Some(Step::Calibrated {
-                        priority,
-                        entry,
-                        preset,
-                    })
-                }
-                None => {
-                    t.calibration_job = Some(job);
-                    Some(Step::Calibrating {
-                        priority,
-                        entry,
-                        preset,
-                    })
-                }
-            };
-        }
-        None
+        let step = prepare_step(t, &store, entry, preset, priority, || interrupt.now());
+        let dropped = interrupt.fired();
+        self.count_preemption(priority, dropped);
+        step
     }
 }
 
+/// One unit of the work `preset`'s enhanced chunks of `t` wait for (see
+/// [`Filler::prepare_enhanced`]).
+fn prepare_step(
+    t: &mut super::track::TrackState,
+    store: &crate::warm::WarmStore,
+    entry: u64,
+    preset: Preset,
+    priority: Priority,
+    stop: impl Fn() -> bool,
+) -> Option<Step> {
+    if t.analysis.is_none() {
+        // The other filler may have made it meanwhile.
+        if let Some(a) = store.analysis(t.track) {
+            t.analysis = Some(a);
+            t.analysis_job = None;
+            return Some(Step::Analysed {
+                priority,
+                entry,
+                complete: true,
+            });
+        }
+        let complete = match analysis_step(t, stop) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(entry, error = %e, "analysis failed");
+                return None;
+            }
+        };
+        if complete && let Some(a) = &t.analysis {
+            store.set_analysis(t.track, a.clone());
+        }
+        return Some(Step::Analysed {
+            priority,
+            entry,
+            complete,
+        });
+    }
+    if !t.calibration.contains_key(&preset)
+        && let Some(gain) = store.calibration(t.track, preset)
+    {
+        t.calibration.insert(preset, gain);
+        return Some(Step::Calibrated {
+            priority,
+            entry,
+            preset,
+        });
+    }
+    if !t.calibration.contains_key(&preset) {
+        // In steps: one window read per step, then one window through the chain per step.
+        let rate = t.source.engine_rate();
+        let mut job = match t.calibration_job.take() {
+            Some(job) if job.preset == preset => job,
+            // A job for another preset is dropped (it starts again when needed).
+            _ => {
+                let analysis = t.analysis.as_ref()?;
+                let plan = hearth_dsp::calibration_plan(t.source.frames(), rate);
+                CalibrationJob {
+                    preset,
+                    margins: enhance::calibration_margins(preset, analysis, rate),
+                    calibrator: Calibrator::new(preset, analysis, rate, plan.len()),
+                    plan,
+                    window: None,
+                }
+            }
+        };
+        let result = match (job.calibrator.wanted(), job.window.take()) {
+            (None, _) => job.calibrator.result(),
+            (Some(i), None) => {
+                let range = job.plan.get(i)?.clone();
+                job.window =
+                    enhance::calibration_window_unless(&mut t.source, range, job.margins, stop)
+                        .ok()?;
+                None
+            }
+            (Some(_), Some(window)) => match job.calibrator.feed_unless(&window.view(), stop) {
+                Fed::Done(gain) => Some(gain),
+                Fed::More => None,
+                Fed::Stopped => {
+                    job.window = Some(window);
+                    None
+                }
+            },
+        };
+        return match result {
+            Some(gain) => {
+                t.calibration.insert(preset, gain);
+                store.set_calibration(t.track, preset, gain);
+                Some(Step::Calibrated {
+                    priority,
+                    entry,
+                    preset,
+                })
+            }
+            None => {
+                t.calibration_job = Some(job);
+                Some(Step::Calibrating {
+                    priority,
+                    entry,
+                    preset,
+                })
+            }
+        };
+    }
+    None
+}
+
 /// One step of the track analysis; true when the analysis is complete.
-fn analysis_step(t: &mut super::track::TrackState) -> Result<bool, crate::error::SourceError> {
+fn analysis_step(
+    t: &mut super::track::TrackState,
+    stop: impl FnMut() -> bool,
+) -> Result<bool, crate::error::SourceError> {
     if t.analysis_job.is_none() {
         t.analysis_job = Some(AnalysisWalk::new(&t.source, false)?);
     }
     let Some(walk) = t.analysis_job.as_mut() else {
         return Ok(false);
     };
-    if !walk.step(&mut t.source, ANALYSIS_STEP_FRAMES)? {
+    if !walk.step(&mut t.source, ANALYSIS_STEP_FRAMES, stop)? {
         return Ok(false);
     }
     if let Some(walk) = t.analysis_job.take() {

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::track::{EntryState, chain_for, open_warm_files};
+use super::urgency::Interrupt;
 use super::{Filler, FillerEvent, Need, Origin, Step};
 use crate::chunk::{ENGINE_CHANNELS, Variant};
-use crate::enhance::read_span;
+use crate::enhance::read_span_unless;
 use crate::error::SourceError;
 use crate::hot::{HotKey, SlotBox};
 
@@ -63,7 +64,9 @@ impl Filler {
 
     pub(super) fn fill(&mut self, need: &Need) -> Result<Step, SourceError> {
         if need.to_hot {
-            self.fill_hot(need)
+            let step = self.fill_hot(need);
+            self.count_preemption(need.priority, matches!(step, Ok(Step::Preempted { .. })));
+            step
         } else {
             self.warm_streaming(need)
         }
@@ -106,8 +109,34 @@ impl Filler {
             }
             to_produce.push(v);
         }
-        // Then produce what is missing, all variants from one read of the source.
+        // Then produce what is missing, all variants from one read of the source — unless
+        // something more urgent arrives meanwhile (asked before the decode, before each
+        // variant and between the chain's blocks): then the chunk is dropped, its slots go
+        // back, and the next step serves the new need. What reached the warm tier stays.
+        let (seen, in_a_row) = (self.urgency_seen, self.dropped_in_a_row);
+        let interrupt = Interrupt::new(&self.urgency, seen, need.priority, in_a_row);
+        let preempted = || interrupt.now();
+        let preempt = |hot: &mut crate::hot::HotProducer,
+                       filled: Vec<(Variant, Origin, SlotBox)>| {
+            filled
+                .into_iter()
+                .for_each(|(_, _, slot)| hot.put_back(slot));
+            tracing::debug!(
+                entry = need.entry,
+                index = need.index,
+                priority = ?need.priority,
+                "dropped a chunk for more urgent work"
+            );
+            Ok(Step::Preempted {
+                priority: need.priority,
+                entry: need.entry,
+                index: need.index,
+            })
+        };
         if !to_produce.is_empty() {
+            if preempted() {
+                return preempt(hot, filled);
+            }
             let started = Instant::now();
             let (preroll, lookahead) =
                 to_produce
@@ -120,9 +149,15 @@ impl Filler {
                         }
                     });
             let span_start = range.start as i64 - preroll as i64;
-            let span = read_span(&mut t.source, span_start, range.end + lookahead as u64)?;
+            let end = range.end + lookahead as u64;
+            let Some(span) = read_span_unless(&mut t.source, span_start, end, preempted)? else {
+                return preempt(hot, filled);
+            };
             self.span = span;
             for &v in &to_produce {
+                if preempted() {
+                    return preempt(hot, filled);
+                }
                 let out: &mut Vec<f32> = &mut self.scratch;
                 out.clear();
                 out.resize(samples, 0.0);
@@ -138,7 +173,9 @@ impl Filler {
                         let (cp, cl) = (chain.preroll(), chain.lookahead());
                         let from = (preroll - cp) * ENGINE_CHANNELS;
                         let to = (preroll + frames + cl) * ENGINE_CHANNELS;
-                        chain.render(&self.span[from..to], out);
+                        if !chain.render_unless(&self.span[from..to], cp, out, preempted) {
+                            return preempt(hot, filled);
+                        }
                     }
                 }
                 if let Some(Some(file)) = t.warm.get(&v)

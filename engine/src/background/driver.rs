@@ -173,7 +173,16 @@ impl Driver {
 
     /// One filler step, with its events forwarded.
     pub fn step(&mut self) -> Step {
+        let started = std::time::Instant::now();
         let step = self.filler.step();
+        if step != Step::Idle {
+            tracing::trace!(
+                role = ?self.filler.role(),
+                ?step,
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "step"
+            );
+        }
         for e in self.filler.take_events() {
             if let FillerEvent::TrackFailed { entry, error } = &e {
                 self.failed.insert(*entry);
@@ -222,6 +231,9 @@ pub(crate) fn spawn(mut driver: Driver) -> std::io::Result<JoinHandle<()>> {
                 );
             }
             loop {
+                // Urgent news raised from here on arrives after this round's messages, so it
+                // preempts the step below (see `Urgency`).
+                driver.filler.note_urgency();
                 if !driver.poll() {
                     break;
                 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hearth_cache::filler::{Filler, FillerConfig};
+use hearth_cache::filler::{Filler, FillerConfig, Urgency};
 use hearth_cache::hot::{HotConfig, hot_tier};
 use hearth_cache::{CacheConfig, DEFAULT_CHUNK_FRAMES, WarmStore};
 use hearth_dsp::Preset;
@@ -245,8 +245,13 @@ impl Parts {
             engine_rate: rate,
             chunk_frames: config.chunk_frames,
         };
+        // Seeks, jumps and preset changes preempt the real-time hot filler's less urgent work
+        // (an offline engine's filler steps between commands anyway).
+        let urgency = Urgency::new();
         let filler = if background {
-            Filler::hot_only(producer, Arc::clone(&store), filler_config)
+            let mut f = Filler::hot_only(producer, Arc::clone(&store), filler_config);
+            f.set_urgency(urgency.clone());
+            f
         } else {
             Filler::new(producer, Arc::clone(&store), filler_config)
         };
@@ -288,6 +293,7 @@ impl Parts {
             commands: Mutex::new(cmd_tx),
             filler: senders,
             plans,
+            urgency,
             control: Mutex::new(Control {
                 normalize,
                 ..Control::default()

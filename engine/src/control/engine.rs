@@ -300,6 +300,7 @@ impl Engine {
         self.inner().controls.set_preset(preset);
         let c = self.inner().control.lock();
         self.inner().send_plan(&c);
+        self.inner().urgency.raise();
     }
 
     /// Sets the intensity, 0.0 (original) to 1.0 (fully enhanced).

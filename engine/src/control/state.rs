@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use hearth_cache::WarmStore;
+use hearth_cache::filler::Urgency;
 use parking_lot::Mutex;
 
 use super::EngineConfig;
@@ -49,6 +50,8 @@ pub(crate) struct Inner {
     pub filler: Vec<Sender<FillerMsg>>,
     /// The latest plan, read by the fillers' drivers when told it changed.
     pub plans: Arc<PlanSlot>,
+    /// Raised with every seek, jump and preset change: the hot filler drops less urgent work.
+    pub urgency: Urgency,
     pub control: Mutex<Control>,
     pub subscribers: Mutex<Vec<Sender<Event>>>,
     pub output: Mutex<Option<(crate::output::OutputInfo, Arc<crate::output::OutputStats>)>>,
@@ -115,6 +118,7 @@ impl Inner {
         }
         c.queue.current = Some(entry);
         self.send_plan(c);
+        self.urgency.raise();
         // The target's gain before the renderer makes its voice (it starts at that level).
         self.update_gains(c);
         self.command(Command::Jump(jump))?;

@@ -473,6 +473,12 @@ fn bench_file(path: &Path, args: &BenchArgs, settings: &Settings) -> Result<Benc
                     .seek(Duration::from_secs_f64(to))
                     .map_err(fail("seek"))?;
                 samples.push(wait_for(&engine, t0, |t| t.jump_done >= generation));
+                tracing::debug!(
+                    enhanced,
+                    to,
+                    ms = samples.ms.last().copied().unwrap_or(f64::NAN),
+                    "cold seek"
+                );
                 done += 1;
                 settle(60);
                 stats.drain_timings(&mut timings);
