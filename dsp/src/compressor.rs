@@ -102,6 +102,10 @@ pub struct Compressor {
     window: usize,
     off: bool,
     work: Vec<f32>,
+    /// Take the quiet blocks' shortcut (tests compare it with the loop).
+    pub(crate) shortcut: bool,
+    /// Blocks that took it.
+    pub(crate) quiet_blocks: u64,
     last_reduction: f32,
 }
 
@@ -132,6 +136,8 @@ impl Compressor {
             window,
             off: params.is_off(),
             work: vec![0.0; BLOCK],
+            shortcut: true,
+            quiet_blocks: 0,
             last_reduction: 0.0,
         }
     }
@@ -201,16 +207,32 @@ impl Compressor {
         }
         // Lookahead, linear release, smoothing (serial recurrences).
         let step = self.release_per_sample;
-        for v in g.iter_mut() {
-            let ahead = self.lookahead.push(*v);
-            self.release = fmax(ahead, self.release - step);
-            *v = self.smoothing.push(f64::from(self.release)) as f32;
-        }
-        if let Some(&last) = g.last() {
-            self.last_reduction = last;
-        }
-        for v in g.iter_mut() {
-            *v = db::db_to_lin(-*v);
+        if self.shortcut
+            && self.release == 0.0
+            && self.lookahead.holds_only_zeros()
+            && self.smoothing.holds_only_zeros()
+            && g.iter().all(|&v| v == 0.0)
+        {
+            // Under the knee and at rest: the loop below would keep everything as it is and
+            // give one constant — the same bits, without the serial per-sample work.
+            self.quiet_blocks += 1;
+            self.lookahead.push_zeros(n as u64);
+            self.smoothing.push_zeros(n as u64);
+            let reduction = self.smoothing.current() as f32;
+            self.last_reduction = reduction;
+            g.fill(db::db_to_lin(-reduction));
+        } else {
+            for v in g.iter_mut() {
+                let ahead = self.lookahead.push(*v);
+                self.release = fmax(ahead, self.release - step);
+                *v = self.smoothing.push(f64::from(self.release)) as f32;
+            }
+            if let Some(&last) = g.last() {
+                self.last_reduction = last;
+            }
+            for v in g.iter_mut() {
+                *v = db::db_to_lin(-*v);
+            }
         }
         // Apply to the delayed signal.
         let len = self.delay_l.len();
@@ -234,6 +256,23 @@ impl Compressor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Quiet passages between loud bursts (48 kHz): long enough quiet for every stage to come
+    /// to rest, and loud enough bursts to be reduced.
+    fn quiet_and_loud(loud: f32) -> (Vec<f32>, Vec<f32>) {
+        let quiet = 10f32.powf(-45.0 / 20.0);
+        let amp = |i: usize| match i {
+            48_000..57_600 | 132_000..146_400 => loud,
+            _ => quiet,
+        };
+        let l = (0..288_000)
+            .map(|i| amp(i) * (i as f32 * 0.031).sin())
+            .collect();
+        let r = (0..288_000)
+            .map(|i| amp(i) * (i as f32 * 0.047).cos())
+            .collect();
+        (l, r)
+    }
 
     fn params() -> CompressorParams {
         CompressorParams {
@@ -314,5 +353,37 @@ mod tests {
             .map(|i| (bl[i] - al[start + i]).abs())
             .fold(0.0f32, f32::max);
         assert!(worst < 1e-6, "still differ by {worst} after {mem} samples");
+    }
+
+    #[test]
+    fn quiet_blocks_take_a_shortcut_to_the_same_bits() {
+        let (l, r) = quiet_and_loud(1.0);
+        let run = |shortcut: bool| {
+            let mut c = Compressor::new(&params(), 0.0, 48_000);
+            c.shortcut = shortcut;
+            let (mut l, mut r) = (l.clone(), r.clone());
+            // Calls of uneven sizes: blocks end anywhere.
+            let mut at = 0;
+            for len in [1000usize, 77, 5000, 256, 31_111].into_iter().cycle() {
+                let end = (at + len).min(l.len());
+                c.process(&mut l[at..end], &mut r[at..end]);
+                at = end;
+                if at == l.len() {
+                    break;
+                }
+            }
+            let bits: Vec<u32> = l.iter().chain(&r).map(|v| v.to_bits()).collect();
+            (bits, c.quiet_blocks)
+        };
+        let (fast, quiet) = run(true);
+        let (slow, none) = run(false);
+        assert_eq!(none, 0);
+        assert!(quiet > 500, "only {quiet} quiet blocks");
+        assert!(fast == slow, "the shortcut changed the output");
+        // The bursts were compressed (the shortcut did not skip them).
+        let mut c = Compressor::new(&params(), 0.0, 48_000);
+        let (mut l2, mut r2) = (l.clone(), r.clone());
+        c.process(&mut l2[..57_000], &mut r2[..57_000]);
+        assert!(c.last_reduction_db() > 3.0, "{}", c.last_reduction_db());
     }
 }

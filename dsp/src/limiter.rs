@@ -36,6 +36,10 @@ pub struct Limiter {
     release: f32,
     lookahead: usize,
     work: Vec<f32>,
+    /// Take the quiet blocks' shortcut (tests compare it with the loop).
+    pub(crate) shortcut: bool,
+    /// Blocks that took it.
+    pub(crate) quiet_blocks: u64,
 }
 
 impl Limiter {
@@ -58,6 +62,8 @@ impl Limiter {
             release: 0.0,
             lookahead,
             work: vec![0.0; BLOCK],
+            shortcut: true,
+            quiet_blocks: 0,
         }
     }
 
@@ -104,10 +110,25 @@ impl Limiter {
             };
         }
         let step = self.release_per_sample;
-        for v in g.iter_mut() {
-            let held = self.hold.push(*v);
-            self.release = fmax(held, self.release - step);
-            *v = db::db_to_lin(-(self.smooth.push(f64::from(self.release)) as f32));
+        if self.shortcut
+            && self.release == 0.0
+            && self.hold.holds_only_zeros()
+            && self.smooth.holds_only_zeros()
+            && g.iter().all(|&v| v == 0.0)
+        {
+            // Quiet and at rest: every push below would hold 0, release stays 0 and the mean
+            // stays where it is, so the gain is one constant — the same bits as the loop,
+            // without its serial per-sample work (most blocks of most music).
+            self.quiet_blocks += 1;
+            self.hold.push_zeros(n as u64);
+            self.smooth.push_zeros(n as u64);
+            g.fill(db::db_to_lin(-(self.smooth.current() as f32)));
+        } else {
+            for v in g.iter_mut() {
+                let held = self.hold.push(*v);
+                self.release = fmax(held, self.release - step);
+                *v = db::db_to_lin(-(self.smooth.push(f64::from(self.release)) as f32));
+            }
         }
         let len = self.delay_l.len();
         let c = self.ceiling_lin;
@@ -127,6 +148,23 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Quiet passages between loud bursts (48 kHz): long enough quiet for every stage to come
+    /// to rest, and loud enough bursts to be reduced.
+    fn quiet_and_loud(loud: f32) -> (Vec<f32>, Vec<f32>) {
+        let quiet = 10f32.powf(-45.0 / 20.0);
+        let amp = |i: usize| match i {
+            48_000..57_600 | 132_000..146_400 => loud,
+            _ => quiet,
+        };
+        let l = (0..288_000)
+            .map(|i| amp(i) * (i as f32 * 0.031).sin())
+            .collect();
+        let r = (0..288_000)
+            .map(|i| amp(i) * (i as f32 * 0.047).cos())
+            .collect();
+        (l, r)
+    }
 
     #[test]
     fn holds_the_ceiling_on_hot_material_and_passes_quiet_material() {
@@ -154,5 +192,34 @@ mod tests {
         for i in lat..input.len() {
             assert_eq!(l[i], input[i - lat]);
         }
+    }
+
+    #[test]
+    fn quiet_blocks_take_a_shortcut_to_the_same_bits() {
+        let (l, r) = quiet_and_loud(2.0);
+        let run = |shortcut: bool| {
+            let mut lim = Limiter::new(-1.0, 2.0, 60.0, 48_000);
+            lim.shortcut = shortcut;
+            let (mut l, mut r) = (l.clone(), r.clone());
+            let mut at = 0;
+            for len in [1000usize, 77, 5000, 256, 31_111].into_iter().cycle() {
+                let end = (at + len).min(l.len());
+                lim.process(&mut l[at..end], &mut r[at..end]);
+                at = end;
+                if at == l.len() {
+                    break;
+                }
+            }
+            let bits: Vec<u32> = l.iter().chain(&r).map(|v| v.to_bits()).collect();
+            (bits, lim.quiet_blocks, l)
+        };
+        let (fast, quiet, out) = run(true);
+        let (slow, none, _) = run(false);
+        assert_eq!(none, 0);
+        assert!(quiet > 500, "only {quiet} quiet blocks");
+        assert!(fast == slow, "the shortcut changed the output");
+        // The bursts (+6 dBFS) were limited under the ceiling.
+        let peak = out.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(peak <= db::db_to_lin(-1.0) && peak > 0.5, "peak {peak}");
     }
 }

@@ -65,6 +65,23 @@ impl SlidingMax {
         self.now += 1;
         self.values[self.head]
     }
+
+    /// True when every value in the window is 0 (or nothing was pushed): for non-negative
+    /// inputs, pushing 0 then returns 0.
+    pub fn holds_only_zeros(&self) -> bool {
+        self.count == 0 || self.values[self.head] == 0.0
+    }
+
+    /// The state after pushing `n` (≥ 1) zeros, given [`SlidingMax::holds_only_zeros`]: each
+    /// push of 0 drops every 0 before it, which leaves the last one alone. (A fast path for
+    /// quiet blocks: the same state as `n` pushes, in O(1).)
+    pub fn push_zeros(&mut self, n: u64) {
+        debug_assert!(self.holds_only_zeros() && n > 0);
+        self.values[self.head] = 0.0;
+        self.now += n;
+        self.stamps[self.head] = self.now - 1;
+        self.count = 1;
+    }
 }
 
 /// Mean of the last `len` pushed values, zeros before the window has filled.
@@ -88,6 +105,8 @@ pub struct SlidingMean {
     scale: f64,
     /// 1 / (scale × len).
     out_scale: f64,
+    /// Every slot written since the last reset (the position has wrapped).
+    primed: bool,
 }
 
 impl SlidingMean {
@@ -107,6 +126,7 @@ impl SlidingMean {
             sum: 0,
             scale,
             out_scale: 1.0 / (scale * len as f64),
+            primed: false,
         }
     }
 
@@ -115,6 +135,7 @@ impl SlidingMean {
         self.ring.fill(0);
         self.pos = 0;
         self.sum = 0;
+        self.primed = false;
     }
 
     /// Pushes a value and returns the mean of the window.
@@ -127,8 +148,28 @@ impl SlidingMean {
         self.pos += 1;
         if self.pos == self.ring.len() {
             self.pos = 0;
+            self.primed = true;
         }
         (self.sum as f64 * self.out_scale).max(0.0)
+    }
+
+    /// For non-negative inputs: true when every value in the window quantised to 0 (every
+    /// slot written since the reset, each at least the offset 1, and their sum the length:
+    /// all are 1) — pushing 0 then returns [`SlidingMean::current`] unchanged.
+    pub fn holds_only_zeros(&self) -> bool {
+        self.primed && self.sum == self.ring.len() as i64
+    }
+
+    /// What the last push returned, given the window's present contents.
+    pub fn current(&self) -> f64 {
+        (self.sum as f64 * self.out_scale).max(0.0)
+    }
+
+    /// The state after pushing `n` zeros, given [`SlidingMean::holds_only_zeros`]: every slot
+    /// keeps its 1, only the position moves (O(1) instead of `n` pushes).
+    pub fn push_zeros(&mut self, n: u64) {
+        debug_assert!(self.holds_only_zeros());
+        self.pos = ((self.pos as u64 + n) % self.ring.len() as u64) as usize;
     }
 }
 

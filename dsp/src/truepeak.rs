@@ -24,6 +24,9 @@ pub struct TruePeak {
     /// The previous `HISTORY` samples followed by the current block, per channel.
     ext_l: Vec<f32>,
     ext_r: Vec<f32>,
+    /// Per-output sums of one phase, per channel.
+    acc_l: Vec<f32>,
+    acc_r: Vec<f32>,
 }
 
 impl TruePeak {
@@ -59,6 +62,8 @@ impl TruePeak {
             gain_bound,
             ext_l: vec![0.0; HISTORY + max_block],
             ext_r: vec![0.0; HISTORY + max_block],
+            acc_l: vec![0.0; max_block],
+            acc_r: vec![0.0; max_block],
         }
     }
 
@@ -88,15 +93,24 @@ impl TruePeak {
             for i in 0..n {
                 out[i] = fmax(el[i + LATENCY - 1].abs(), er[i + LATENCY - 1].abs());
             }
+            // Tap by tap over all the block's outputs at once: each output's sum is still
+            // taken in tap order (0 + h0·x0 + h1·x1 + …), so the bits are those of a dot
+            // product per output, but the inner loop runs over consecutive outputs, which
+            // vectorises (a dot product per output cannot: its additions are ordered).
+            let (acc_l, acc_r) = (&mut self.acc_l[..n], &mut self.acc_r[..n]);
             for phase in &self.taps {
-                for i in 0..n {
-                    let (wl, wr) = (&el[i..i + TAPS], &er[i..i + TAPS]);
-                    let (mut sl, mut sr) = (0.0f32, 0.0f32);
-                    for j in 0..TAPS {
-                        sl += phase[j] * wl[j];
-                        sr += phase[j] * wr[j];
+                acc_l.fill(0.0);
+                acc_r.fill(0.0);
+                for (j, &h) in phase.iter().enumerate() {
+                    for (a, &x) in acc_l.iter_mut().zip(&el[j..j + n]) {
+                        *a += h * x;
                     }
-                    out[i] = fmax(out[i], fmax(sl.abs(), sr.abs()));
+                    for (a, &x) in acc_r.iter_mut().zip(&er[j..j + n]) {
+                        *a += h * x;
+                    }
+                }
+                for ((o, a), b) in out.iter_mut().zip(acc_l.iter()).zip(acc_r.iter()) {
+                    *o = fmax(*o, fmax(a.abs(), b.abs()));
                 }
             }
         }
@@ -139,6 +153,37 @@ mod tests {
         tp.process(&x, &[0.0; 40], 0.0, &mut out);
         assert!(out[20 + LATENCY] >= 0.5);
         assert!(out[20 + LATENCY - 12] < 0.05);
+    }
+
+    #[test]
+    fn equals_a_dot_product_per_output_bit_for_bit() {
+        // The straightforward form: one dot product per output and phase.
+        let reference = |tp: &TruePeak, x: &[f32], y: &[f32]| -> Vec<f32> {
+            let ext = |s: &[f32]| [vec![0.0; HISTORY], s.to_vec()].concat();
+            let (el, er) = (ext(x), ext(y));
+            (0..x.len())
+                .map(|i| {
+                    let mut m = fmax(el[i + LATENCY - 1].abs(), er[i + LATENCY - 1].abs());
+                    for phase in &tp.taps {
+                        let (mut sl, mut sr) = (0.0f32, 0.0f32);
+                        for j in 0..TAPS {
+                            sl += phase[j] * el[i + j];
+                            sr += phase[j] * er[i + j];
+                        }
+                        m = fmax(m, fmax(sl.abs(), sr.abs()));
+                    }
+                    m
+                })
+                .collect()
+        };
+        let x: Vec<f32> = (0..256).map(|i| (i as f32 * 0.37).sin() * 1.1).collect();
+        let y: Vec<f32> = (0..256).map(|i| (i as f32 * 1.91).cos() * 0.9).collect();
+        let mut tp = TruePeak::new(256);
+        let mut out = vec![0.0; 256];
+        tp.process(&x, &y, 0.0, &mut out);
+        let want = reference(&tp, &x, &y);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&out), bits(&want));
     }
 
     #[test]

@@ -11,9 +11,11 @@ use hearth_dsp::Preset;
 
 use super::track::{EntryState, chain_for, open_warm_files};
 use super::{Filler, FillerEvent, Need, Priority, Step};
+use crate::chunk::ChunkGeometry;
 use crate::chunk::{ENGINE_CHANNELS, Variant};
-use crate::enhance::read_span;
 use crate::error::SourceError;
+use crate::source::Source;
+use crate::warm::WarmFile;
 
 /// Front-to-back production for warming: the source is read once, sequentially, and every
 /// preset's chain keeps streaming instead of re-reading its pre-roll for each chunk (which
@@ -93,7 +95,13 @@ impl Filler {
             let want_end = range.end + lookahead;
             if want_end > have_end {
                 let mut more = vec![0.0f32; (want_end - have_end) as usize * ENGINE_CHANNELS];
-                t.source.read(have_end, &mut more)?;
+                read_input(
+                    &mut t.source,
+                    &t.warm,
+                    &t.geometry,
+                    have_end as i64,
+                    &mut more,
+                )?;
                 stream.buf.extend_from_slice(&more);
             }
             let at = |f: u64| (f - stream.buf_start) as usize * ENGINE_CHANNELS;
@@ -125,7 +133,9 @@ impl Filler {
                 .max()
                 .unwrap_or(0);
             let span_start = range.start as i64 - preroll as i64;
-            let span = read_span(&mut t.source, span_start, range.end + lookahead)?;
+            let span_frames = (range.end + lookahead) as i64 - span_start;
+            let mut span = vec![0.0f32; span_frames.max(0) as usize * ENGINE_CHANNELS];
+            read_input(&mut t.source, &t.warm, &t.geometry, span_start, &mut span)?;
             let at = |f: u64| ((f as i64 - span_start) as usize) * ENGINE_CHANNELS;
             outputs.push((
                 Variant::Original,
@@ -197,4 +207,63 @@ impl Filler {
                 })
         })
     }
+}
+
+/// Source frames from `start` (negative: silence before the track) into `out`: copied from the
+/// warm tier's original variant when every chunk they touch is there — the original *is* the
+/// decoded source, so the samples are the same, for a copy instead of a decode — else decoded.
+/// (Warming a track on several threads writes originals ahead of the enhanced variant, and a
+/// track played unenhanced is warmed in the original only: the enhanced variant then costs no
+/// second decode.)
+fn read_input(
+    source: &mut Source,
+    warm: &HashMap<Variant, Option<Arc<WarmFile>>>,
+    geometry: &ChunkGeometry,
+    start: i64,
+    out: &mut [f32],
+) -> Result<(), SourceError> {
+    if let Some(Some(original)) = warm.get(&Variant::Original)
+        && copy_original(original, geometry, start, out)
+    {
+        return Ok(());
+    }
+    // Silence before the track's start, then the decoded frames (zeros past its end).
+    let skip = ((-start).max(0) as usize * ENGINE_CHANNELS).min(out.len());
+    out[..skip].fill(0.0);
+    if skip < out.len() {
+        source.read(start.max(0) as u64, &mut out[skip..])?;
+    }
+    Ok(())
+}
+
+/// Copies frames `[start, start + out.len() / 2)` out of the warm original; false (and `out`
+/// unspecified) unless every chunk they touch is present and reads back intact.
+fn copy_original(file: &WarmFile, geometry: &ChunkGeometry, start: i64, out: &mut [f32]) -> bool {
+    let end = start + (out.len() / ENGINE_CHANNELS) as i64;
+    let (first, last) = (
+        start.max(0) as u64,
+        end.clamp(0, geometry.total_frames as i64) as u64,
+    );
+    out.fill(0.0);
+    if first >= last {
+        return true;
+    }
+    let chunks = geometry.chunk_of(first)..=geometry.chunk_of(last - 1);
+    if !chunks.clone().all(|i| file.is_present(i)) {
+        return false;
+    }
+    let mut chunk = Vec::new();
+    for index in chunks {
+        let range = geometry.range(index);
+        chunk.resize((range.end - range.start) as usize * ENGINE_CHANNELS, 0.0);
+        if !matches!(file.read_chunk(index, &mut chunk), Ok(true)) {
+            return false;
+        }
+        let (from, to) = (range.start.max(first), range.end.min(last));
+        let src = (from - range.start) as usize * ENGINE_CHANNELS;
+        let dst = (from as i64 - start) as usize * ENGINE_CHANNELS;
+        let n = (to - from) as usize * ENGINE_CHANNELS;
+        out[dst..dst + n].copy_from_slice(&chunk[src..src + n]);
+    }
+    true
 }
