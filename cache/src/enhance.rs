@@ -143,6 +143,71 @@ pub fn calibrate(
     Ok(c.result().unwrap_or(0.0))
 }
 
+/// [`calibrate`] with each iteration's windows shared out over `sources` — the same file
+/// opened once per thread — one scoped thread each: the same result, bit for bit (each window
+/// is measured on its own, and taken in plan order). Warming one track on several cores
+/// calibrates this way instead of on one while the others wait.
+pub fn calibrate_shared(
+    sources: &mut [Source],
+    preset: Preset,
+    analysis: &TrackAnalysis,
+) -> Result<f32, SourceError> {
+    let Some(first) = sources.first() else {
+        return Err(SourceError::Unsupported("no source to calibrate".into()));
+    };
+    let rate = first.engine_rate();
+    let plan = calibration_plan(first.frames(), rate);
+    let margins = calibration_margins(preset, analysis, rate);
+    let threads = sources.len();
+    let mut c = Calibrator::new(preset, analysis, rate, plan.len());
+    while let Some(from) = c.wanted() {
+        // The rest of this iteration's windows, dealt out round-robin.
+        let calibrator = &c;
+        let results: Vec<Result<Vec<(usize, hearth_dsp::Measured)>, SourceError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = sources
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(k, source)| {
+                        let plan = &plan;
+                        scope.spawn(move || {
+                            let mut out = Vec::new();
+                            for i in (from + k..plan.len()).step_by(threads) {
+                                let window = calibration_window(source, plan[i].clone(), margins)?;
+                                if let Some(m) = calibrator.measure_unless(&window.view(), || false)
+                                {
+                                    out.push((i, m));
+                                }
+                            }
+                            Ok(out)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(SourceError::Unsupported(
+                                "a calibration thread failed".into(),
+                            ))
+                        })
+                    })
+                    .collect()
+            });
+        let mut measured = Vec::new();
+        for r in results {
+            measured.extend(r?);
+        }
+        measured.sort_by_key(|(i, _)| *i);
+        for (_, m) in measured {
+            if let Some(correction) = c.accept(m) {
+                return Ok(correction);
+            }
+        }
+    }
+    Ok(c.result().unwrap_or(0.0))
+}
+
 /// Pre-roll and lookahead (frames) of `preset`'s calibration windows at `rate`.
 pub fn calibration_margins(preset: Preset, analysis: &TrackAnalysis, rate: u32) -> (usize, usize) {
     let lookahead = Chain::new(preset, analysis, 0.0, rate).lookahead();

@@ -586,3 +586,28 @@ fn work_dropped_for_urgent_news_ends_as_work_left_alone() {
         );
     }
 }
+
+/// A calibration whose windows are shared over two threads (as warming one track on two cores
+/// does) gives the same correction, bit for bit, as one made a window at a time on one.
+#[test]
+fn a_calibration_shared_over_threads_equals_one_on_a_thread() {
+    let demo = common::fixture("../demo.flac");
+    let mut source = Source::open(&demo, Some(RATE)).unwrap();
+    let analysis = enhance::analyse(&mut source, false).unwrap();
+    for preset in [Preset::Punchy, Preset::Gentle] {
+        let alone = enhance::calibrate(&mut source, preset, &analysis).unwrap();
+        let mut sources: Vec<Source> = (0..2)
+            .map(|_| Source::open(&demo, Some(RATE)).unwrap())
+            .collect();
+        let shared = enhance::calibrate_shared(&mut sources, preset, &analysis).unwrap();
+        assert_eq!(
+            shared.to_bits(),
+            alone.to_bits(),
+            "{preset:?}: {shared} vs {alone} dB"
+        );
+        assert!(
+            alone != 0.0,
+            "{preset:?}: a calibration that moved nothing shows nothing"
+        );
+    }
+}

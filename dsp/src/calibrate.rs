@@ -116,7 +116,6 @@ pub struct Calibrator {
     next_window: usize,
     /// The chain's output of each window so far, measured (the audio itself is not kept).
     outputs: Vec<EbuR128>,
-    chain: Option<Chain>,
     done: Option<f32>,
 }
 
@@ -137,7 +136,6 @@ impl Calibrator {
             iteration: 0,
             next_window: 0,
             outputs: Vec::new(),
-            chain: None,
             done: silent.then_some(0.0),
         }
     }
@@ -179,32 +177,61 @@ impl Calibrator {
         if let Some(c) = self.done {
             return Some(Some(c));
         }
+        let measured = self.measure_unless(w, stop)?;
+        Some(self.accept(measured))
+    }
+
+    /// Runs the chain over `w`, a window of the current iteration, on its own (a fresh chain,
+    /// as [`Calibrator::feed`] does) and measures it — the part of feeding a window that can
+    /// run on any thread, several windows at once; [`Calibrator::accept`] takes the results in
+    /// plan order. `None` when `stop` said so (asked between the chain's blocks).
+    pub fn measure_unless(
+        &self,
+        w: &CalibrationWindow<'_>,
+        stop: impl FnMut() -> bool,
+    ) -> Option<Measured> {
         let inner_len = w.audio.len().saturating_sub(2 * (w.preroll + w.lookahead));
         let Some(inner) = w.audio.get(2 * w.preroll..2 * w.preroll + inner_len) else {
-            // A window shorter than its margins (not one of the plan's): stop where we are.
-            self.done = Some(self.correction as f32);
-            return Some(self.done);
+            // A window shorter than its margins (not one of the plan's).
+            return Some(Measured::default());
         };
-        let (preset, rate, correction) = (self.preset, self.rate, self.correction as f32);
-        let analysis = &self.analysis;
-        let chain = self
-            .chain
-            .get_or_insert_with(|| Chain::new(preset, analysis, correction, rate));
+        let correction = self.correction as f32;
+        let mut chain = Chain::new(self.preset, &self.analysis, correction, self.rate);
         let mut out = vec![0.0; inner_len];
         if !chain.render_unless(w.audio, w.preroll, &mut out, stop) {
             return None;
         }
-        if self.iteration == 0
-            && let Some(m) = meter(self.rate, inner)
-        {
+        Some(Measured {
+            input: if self.iteration == 0 {
+                meter(self.rate, inner)
+            } else {
+                None
+            },
+            output: meter(self.rate, &out),
+            whole: true,
+        })
+    }
+
+    /// Takes the measure of the next window wanted (see [`Calibrator::measure_unless`]); the
+    /// correction (dB) once finished.
+    pub fn accept(&mut self, measured: Measured) -> Option<f32> {
+        if let Some(c) = self.done {
+            return Some(c);
+        }
+        if !measured.whole {
+            // A window shorter than its margins: stop where we are.
+            self.done = Some(self.correction as f32);
+            return self.done;
+        }
+        if let Some(m) = measured.input {
             self.input.push(m);
         }
-        if let Some(m) = meter(self.rate, &out) {
+        if let Some(m) = measured.output {
             self.outputs.push(m);
         }
         self.next_window += 1;
         if self.next_window < self.windows {
-            return Some(None);
+            return None;
         }
         // An iteration is complete: correct the gain.
         if self.iteration == 0 {
@@ -214,20 +241,17 @@ impl Calibrator {
             }
             self.input = Vec::new();
             if self.done.is_some() {
-                return Some(self.done);
+                return self.done;
             }
         }
-        let Some(input_lufs) = self.input_lufs else {
-            return Some(None);
-        };
+        let input_lufs = self.input_lufs?;
         let output_lufs = combined(&self.outputs);
         self.outputs.clear();
         self.next_window = 0;
-        self.chain = None;
         self.iteration += 1;
         let Some(output_lufs) = output_lufs else {
             self.done = Some(self.correction as f32);
-            return Some(self.done);
+            return self.done;
         };
         // Expected whole-track output = track input loudness + what the chain adds here.
         let expected = self.analysis.integrated_lufs + (output_lufs - input_lufs);
@@ -236,8 +260,19 @@ impl Calibrator {
         if step.abs() < CONVERGED_DB || self.iteration >= MAX_ITERATIONS {
             self.done = Some(self.correction as f32);
         }
-        Some(self.done)
+        self.done
     }
+}
+
+/// One window's measures (see [`Calibrator::measure_unless`]).
+#[derive(Debug, Default)]
+pub struct Measured {
+    /// The input's meter (first iteration only).
+    input: Option<EbuR128>,
+    /// The chain output's meter.
+    output: Option<EbuR128>,
+    /// False for a window shorter than its margins.
+    whole: bool,
 }
 
 /// What feeding a window came to.

@@ -27,6 +27,8 @@ pub mod sliding;
 pub mod truepeak;
 
 pub use analysis::{ANALYSIS_VERSION, AnalysisPlan, Analyzer, TrackAnalysis, analysis_plan};
-pub use calibrate::{CalibrationWindow, Calibrator, Fed, OwnedWindow, calibrate, calibration_plan};
+pub use calibrate::{
+    CalibrationWindow, Calibrator, Fed, Measured, OwnedWindow, calibrate, calibration_plan,
+};
 pub use chain::Chain;
 pub use preset::{ChainParams, Preset, UnknownPreset};

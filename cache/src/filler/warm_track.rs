@@ -102,6 +102,7 @@ pub fn warm_track_on(
             threads,
             &mut run,
             &mut progress,
+            &|track| calibrate_on_all(&store, track, &path, config.engine_rate, presets, threads),
         )?;
     }
     // Count what was cached before this run too: the store knows every variant's progress.
@@ -137,6 +138,7 @@ fn run_shared(
     threads: usize,
     run: &mut Run,
     progress: &mut impl FnMut(WarmProgress),
+    calibrate: &dyn Fn(TrackId),
 ) -> Result<(), String> {
     // Segments in the track; unknown (`u32::MAX`) until the calling thread has opened it.
     let segments = AtomicU32::new(u32::MAX);
@@ -215,10 +217,20 @@ fn run_shared(
             first.set_warm_range(Some(r));
         }
         let mut busy = true;
+        let mut calibrated = false;
         while run.counts.is_empty() {
             busy = first.step() != Step::Idle;
             if let Err(e) = run.absorb(first.take_events(), progress) {
                 return fail(e);
+            }
+            // Once the analysis is done, the calibration on every core (the filler then finds
+            // it in the store) rather than on this thread while the others wait.
+            if let Some(track) = run.track
+                && !calibrated
+                && store.analysis(track).is_some()
+            {
+                calibrated = true;
+                calibrate(track);
             }
             if let Some(chunks) = run.chunks
                 && segments.load(Ordering::Relaxed) == u32::MAX
@@ -331,6 +343,37 @@ impl Run {
         if now != self.last {
             progress(now);
             self.last = now;
+        }
+    }
+}
+
+/// Calibrates the track's `presets` not yet in the store with each iteration's windows shared
+/// over `threads` threads (see `enhance::calibrate_shared`), and stores the results. Failing
+/// here costs nothing but time: the filler calibrates on its own thread.
+fn calibrate_on_all(
+    store: &WarmStore,
+    track: TrackId,
+    path: &std::path::Path,
+    rate: u32,
+    presets: &[Preset],
+    threads: usize,
+) {
+    let Some(analysis) = store.analysis(track) else {
+        return;
+    };
+    for &preset in presets {
+        if store.calibration(track, preset).is_some() {
+            continue;
+        }
+        let sources: Result<Vec<_>, _> = (0..threads)
+            .map(|_| crate::source::Source::open(path, Some(rate)))
+            .collect();
+        match sources.and_then(|mut s| crate::enhance::calibrate_shared(&mut s, preset, &analysis))
+        {
+            Ok(gain) => {
+                store.set_calibration(track, preset, gain);
+            }
+            Err(e) => tracing::debug!(error = %e, "shared calibration failed; the filler does it"),
         }
     }
 }
