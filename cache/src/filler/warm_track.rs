@@ -103,6 +103,12 @@ pub fn warm_track_on(
             &mut run,
             &mut progress,
             &|track| calibrate_on_all(&store, track, &path, config.engine_rate, presets, threads),
+            // The track's length up front (an open costs well under a millisecond), so the
+            // other threads start at once rather than when the calling thread's first step —
+            // an analysis step — is done.
+            crate::source::Source::open(&path, Some(config.engine_rate))
+                .ok()
+                .map(|s| s.frames()),
         )?;
     }
     // Count what was cached before this run too: the store knows every variant's progress.
@@ -122,7 +128,10 @@ pub fn warm_track_on(
         };
         progress(run.last);
     }
-    let _ = store.flush_index();
+    // The index is saved by the store (every few seconds while it changes, and when the last
+    // handle goes), not here: its fsync also waits for the kernel to write back the warm
+    // files' data, which on a slow disk takes longer than the warm — a caller timing the
+    // warm would time the disk.
     Ok(run.last)
 }
 
@@ -139,12 +148,18 @@ fn run_shared(
     run: &mut Run,
     progress: &mut impl FnMut(WarmProgress),
     calibrate: &dyn Fn(TrackId),
+    frames: Option<u64>,
 ) -> Result<(), String> {
     // Segments in the track; unknown (`u32::MAX`) until the calling thread has opened it.
-    let segments = AtomicU32::new(u32::MAX);
+    let count = |frames: u64| {
+        let chunks = frames.div_ceil(u64::from(run.chunk_frames));
+        u32::try_from(chunks.div_ceil(u64::from(STREAM_SEGMENT))).unwrap_or(u32::MAX - 1)
+    };
+    let known = frames.map(count);
+    let segments = AtomicU32::new(known.unwrap_or(u32::MAX));
     // The next segment from the front, and the last one not yet taken from the back.
     let front = AtomicU32::new(0);
-    let back = AtomicU32::new(u32::MAX);
+    let back = AtomicU32::new(known.unwrap_or(u32::MAX));
     let prepared = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
     let failed: Mutex<Option<String>> = Mutex::new(None);
@@ -263,7 +278,7 @@ fn run_shared(
         }
         for w in &workers {
             while !w.is_finished() {
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(2));
                 run.poll_store(store, progress);
             }
         }

@@ -288,6 +288,15 @@ fn fresh_copy(src: &Path, dir: &Path, n: usize) -> Result<PathBuf, Failure> {
     Ok(to)
 }
 
+/// Waits until written data has reached the disk (Unix; nothing elsewhere).
+fn settle_writeback() {
+    #[cfg(unix)]
+    // SAFETY: sync(2) takes no arguments and cannot fail; it only flushes the page cache.
+    unsafe {
+        libc::sync();
+    }
+}
+
 /// Gives freed heap memory back to the OS and resets the peak RSS before each file, so that a
 /// file's `rss_peak_mb` is its own (the previous file's engine is gone by now, but glibc would
 /// keep its memory and VmHWM remember it). A fresh process only for the first file: later
@@ -363,6 +372,9 @@ fn bench_file(path: &Path, args: &BenchArgs, settings: &Settings) -> Result<Benc
     let mut warmed = PathBuf::new();
     for _ in 0..3 {
         warmed = copy(&mut copies)?;
+        // The previous warms' writes reach the disk first (a few hundred MB for long files):
+        // otherwise the kernel's writeback of the last one shares the cores with this one.
+        settle_writeback();
         let t0 = Instant::now();
         warm_track(
             Arc::clone(&store),
