@@ -102,13 +102,17 @@ pub fn warm_track_on(
             threads,
             &mut run,
             &mut progress,
-            &|track| calibrate_on_all(&store, track, &path, config.engine_rate, presets, threads),
-            // The track's length up front (an open costs well under a millisecond), so the
-            // other threads start at once rather than when the calling thread's first step —
-            // an analysis step — is done.
-            crate::source::Source::open(&path, Some(config.engine_rate))
-                .ok()
-                .map(|s| s.frames()),
+            &TrackPrep {
+                calibrate: &|track| {
+                    calibrate_on_all(&store, track, &path, config.engine_rate, presets, threads)
+                },
+                // The track's length up front (an open costs well under a millisecond), so
+                // the other threads start at once rather than when the calling thread's
+                // first step — an analysis step — is done.
+                frames: crate::source::Source::open(&path, Some(config.engine_rate))
+                    .ok()
+                    .map(|s| s.frames()),
+            },
         )?;
     }
     // Count what was cached before this run too: the store knows every variant's progress.
@@ -147,9 +151,9 @@ fn run_shared(
     threads: usize,
     run: &mut Run,
     progress: &mut impl FnMut(WarmProgress),
-    calibrate: &dyn Fn(TrackId),
-    frames: Option<u64>,
+    prep: &TrackPrep<'_>,
 ) -> Result<(), String> {
+    let (calibrate, frames) = (prep.calibrate, prep.frames);
     // Segments in the track; unknown (`u32::MAX`) until the calling thread has opened it.
     let count = |frames: u64| {
         let chunks = frames.div_ceil(u64::from(run.chunk_frames));
@@ -288,6 +292,14 @@ fn run_shared(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// What the threads sharing a track get before it is open.
+struct TrackPrep<'a> {
+    /// Calibrates the track's presets on every thread once its analysis is stored.
+    calibrate: &'a dyn Fn(TrackId),
+    /// The track's length, engine frames, if it could be read up front.
+    frames: Option<u64>,
 }
 
 /// What the calling thread knows of a warm in progress.
