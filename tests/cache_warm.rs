@@ -2,7 +2,9 @@
 //! binary: it warms what fits (the most recently played track first, then the folder's
 //! order), says what did not fit, never evicts what it warmed or found warm in the same run
 //! (not even for a track that was played more recently), and keeps the disk within the budget
-//! — checked against `hearth cache stats --json`, the index and the warm files.
+//! — checked against `hearth cache stats --json`, the index and the warm files. And one
+//! track warmed on every core — by `hearth cache warm` and by the player's background warming
+//! — is the very same bytes as on one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test fails
 
@@ -336,6 +338,105 @@ fn one_track_warmed_on_two_threads_is_bit_identical_to_one_thread() {
             "{jobs} thread(s): {} x real time",
             report["fill_x_realtime"]
         );
+        warmed.push(warm_bytes(&cache));
+    }
+    assert_eq!(warmed[0].len(), 2, "original + enhanced");
+    assert_eq!(
+        warmed[0].keys().collect::<Vec<_>>(),
+        warmed[1].keys().collect::<Vec<_>>()
+    );
+    for (name, one) in &warmed[0] {
+        let two = &warmed[1][name];
+        assert_eq!(one.len(), two.len(), "{name}");
+        if let Some(at) = one.iter().zip(two.iter()).position(|(a, b)| a != b) {
+            panic!("{name} differs at byte {at} of {}", one.len());
+        }
+    }
+}
+
+/// Plays `track` on a real-time engine (null output) with `warmers` background warmers until
+/// the warm tier holds all of it in both variants; the time that took, and the names of the
+/// engine's warmer threads seen meanwhile.
+fn warm_by_playing(cache: &Path, track: &Path, warmers: usize) -> (f64, BTreeSet<String>) {
+    use hearth::output::OutputSpec;
+    use hearth::{Engine, EngineConfig, Event, Variant};
+    let engine = Engine::builder()
+        .config(EngineConfig {
+            rate: Some(48_000),
+            cache: hearth::cache::CacheConfig::new(cache),
+            warmers: Some(warmers),
+            ..EngineConfig::default()
+        })
+        .build(OutputSpec::Null)
+        .unwrap();
+    let events = engine.events();
+    engine.load(track).unwrap();
+    let started = std::time::Instant::now();
+    engine.play().unwrap();
+    let (mut original, mut enhanced) = (false, false);
+    let mut threads = BTreeSet::new();
+    while !(original && enhanced) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "not warmed in 2 minutes"
+        );
+        for name in std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(comm) = std::fs::read_to_string(name.path().join("comm"))
+                && comm.starts_with("hearth-warmer")
+            {
+                threads.insert(comm.trim().to_string());
+            }
+        }
+        if let Ok(Event::CacheProgress {
+            variant,
+            present,
+            total,
+            ..
+        }) = events.recv_timeout(std::time::Duration::from_millis(50))
+            && present == total
+        {
+            match variant {
+                Variant::Original => original = true,
+                Variant::Enhanced(_) => enhanced = true,
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    drop(engine);
+    (seconds, threads)
+}
+
+/// The player's background warming of the track it plays shares the track's segments over
+/// the warmers (one per core): a 3-minute MP3 warmed by two is the very same bytes as by one,
+/// and both warmer threads ran.
+#[test]
+fn the_players_background_warm_on_two_cores_is_bit_identical_to_one() {
+    let work = tempfile::tempdir().unwrap();
+    let mp3 = work.path().join("long.mp3");
+    let demo = asset("demo.flac");
+    ffmpeg(&[
+        "-stream_loop",
+        "4",
+        "-i",
+        demo.to_str().unwrap(),
+        "-t",
+        "180",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "192k",
+        mp3.to_str().unwrap(),
+    ]);
+    let mut warmed = Vec::new();
+    for warmers in [1usize, 2] {
+        let cache = work.path().join(format!("cache-{warmers}"));
+        let (seconds, threads) = warm_by_playing(&cache, &mp3, warmers);
+        eprintln!("{warmers} warmer(s): warmed while playing in {seconds:.2} s ({threads:?})");
+        assert_eq!(threads.len(), warmers, "{threads:?}");
         warmed.push(warm_bytes(&cache));
     }
     assert_eq!(warmed[0].len(), 2, "original + enhanced");

@@ -314,6 +314,11 @@ pub struct Filler {
     preemptions: u64,
     /// Of those, how many in a row (reset when a droppable unit runs to its end).
     dropped_in_a_row: u32,
+    /// `(k, n)`: this is background filler `k` of `n` sharing the warming — it warms the stream
+    /// segments `s` with `s % n == k` (segments are independent: the bytes are the same
+    /// whoever makes them); only filler 0 analyses, and each calibrates its share of the
+    /// presets ahead (the others take the results from the store). `None`: alone.
+    share: Option<(u32, u32)>,
 }
 
 impl std::fmt::Debug for Filler {
@@ -368,6 +373,7 @@ impl Filler {
             urgency_seen: 0,
             preemptions: 0,
             dropped_in_a_row: 0,
+            share: None,
         }
     }
 
@@ -376,6 +382,17 @@ impl Filler {
     pub fn set_urgency(&mut self, urgency: Urgency) {
         self.urgency_seen = urgency.count();
         self.urgency = urgency;
+    }
+
+    /// Makes this filler `k` of `n` background fillers sharing the warming of every track (see
+    /// the `share` field); `n` ≤ 1 is alone.
+    pub fn set_share(&mut self, k: u32, n: u32) {
+        self.share = (n > 1).then_some((k % n, n));
+    }
+
+    /// True for a background filler that leaves analysis and calibration to filler 0.
+    pub(super) fn helper(&self) -> bool {
+        self.share.is_some_and(|(k, _)| k > 0)
     }
 
     /// Says the filler is about to read the control side's news (its messages, the demand):

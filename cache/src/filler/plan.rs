@@ -4,6 +4,7 @@
 //!
 //! Runs on: the filler threads.
 
+use super::stream::STREAM_SEGMENT;
 use super::track::EntryState;
 use super::{Filler, Need, Priority};
 use crate::chunk::{TrackId, Variant};
@@ -146,23 +147,53 @@ impl Filler {
             } else {
                 None
             };
-            if let Some(index) = self.next_cold_chunk(entry, from, within, &variants) {
+            let makeable = self.makeable(entry, &variants);
+            if let Some(index) = self.next_cold_chunk(entry, from, within, &makeable) {
                 needs.push(Need {
                     priority,
                     entry,
                     index,
-                    variants: variants.clone(),
+                    variants: makeable,
                     to_hot: false,
                 });
                 break;
             }
-            if priority == Priority::P4 && !self.store.status().is_degraded() {
+            if priority == Priority::P4
+                && makeable.len() == variants.len()
+                && !self.store.status().is_degraded()
+            {
                 self.warmed.insert(entry);
                 self.warming = None;
                 self.close_unneeded();
             }
         }
         needs
+    }
+
+    /// Of `variants`, those this filler can make for `entry` now: all of them, except for a
+    /// helper (see `Filler::set_share`) while the analysis and calibration an enhanced variant
+    /// needs are neither done nor in the store — it warms its segments' originals meanwhile
+    /// (the enhanced variant then reads them back instead of decoding again).
+    fn makeable(&mut self, entry: u64, variants: &[Variant]) -> Vec<Variant> {
+        if !self.helper() || !self.ensure_open(entry) {
+            return variants.to_vec();
+        }
+        let Some(EntryState::Open(t)) = self.entries.get(&entry) else {
+            return variants.to_vec();
+        };
+        let analysed = t.analysis.is_some() || self.store.analysis(t.track).is_some();
+        variants
+            .iter()
+            .copied()
+            .filter(|v| match v {
+                Variant::Original => true,
+                Variant::Enhanced(p) => {
+                    analysed
+                        && (t.calibration.contains_key(p)
+                            || self.store.calibration(t.track, *p).is_some())
+                }
+            })
+            .collect()
     }
 
     /// The first chunk of `entry` (forward from `from`, then from the start; only chunks in
@@ -181,6 +212,7 @@ impl Filler {
         if !self.ensure_open(entry) {
             return None;
         }
+        let share = self.share;
         let EntryState::Open(t) = self.entries.get_mut(&entry)? else {
             return None;
         };
@@ -190,7 +222,11 @@ impl Filler {
         }
         let start = t.geometry.chunk_of(from).max(t.warm_cursor.min(n));
         let (lo, hi) = within.map_or((0, n), |(a, b)| (a.min(n), b.min(n)));
-        let order = (start..n).chain(0..start).filter(|k| (lo..hi).contains(k));
+        let mine = |c: &u32| share.is_none_or(|(k, of)| (c / STREAM_SEGMENT) % of == k);
+        let order = (start..n)
+            .chain(0..start)
+            .filter(|k| (lo..hi).contains(k))
+            .filter(mine);
         for k in order {
             let missing = variants.iter().any(|v| match t.warm.get(v) {
                 Some(Some(f)) => !f.is_present(k),

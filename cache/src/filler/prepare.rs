@@ -40,16 +40,22 @@ impl Filler {
         let missing = match self.entries.get(&entry) {
             // The analysis may come from the other filler (through the store): then
             // `prepare_enhanced` picks it up as its first step.
+            // Background fillers sharing the warming share the presets too (see
+            // `Filler::set_share`).
             Some(EntryState::Open(t))
                 if t.analysis.is_some() || self.store.analysis(t.track).is_some() =>
             {
+                let (k, n) = self.share.unwrap_or((0, 1));
                 Preset::ALL
                     .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i as u32 % n == k)
+                    .map(|(_, p)| p)
                     .find(|p| !t.calibration.contains_key(p))?
             }
             _ => return None,
         };
-        self.prepare_enhanced(entry, missing, Priority::P2)
+        self.prepare_enhanced(entry, missing, Priority::P2, true)
     }
 
     /// True when enhanced chunks of `preset` can be produced for `entry` now.
@@ -58,12 +64,15 @@ impl Filler {
     }
 
     /// Makes sure the analysis and `preset`'s calibration exist; if not, does one unit of that
-    /// work and returns its step.
+    /// work and returns its step. A helper (see `Filler::set_share`) never analyses (it takes
+    /// the analysis from the store), and calibrates only when `calibrate` (its share of the
+    /// presets, not the one a chunk waits for, which the others make).
     pub(super) fn prepare_enhanced(
         &mut self,
         entry: u64,
         preset: Preset,
         priority: Priority,
+        calibrate: bool,
     ) -> Option<Step> {
         let store = Arc::clone(&self.store);
         // Work for anything but P0 leaves off when something more urgent arrives (see
@@ -74,11 +83,23 @@ impl Filler {
         let Some(EntryState::Open(t)) = self.entries.get_mut(&entry) else {
             return None;
         };
-        let step = prepare_step(t, &store, entry, preset, priority, || interrupt.now());
+        let helper = self.share.is_some_and(|(k, _)| k > 0);
+        let may = May {
+            analyse: !helper,
+            calibrate: !helper || calibrate,
+        };
+        let step = prepare_step(t, &store, entry, preset, priority, may, || interrupt.now());
         let dropped = interrupt.fired();
         self.count_preemption(priority, dropped);
         step
     }
+}
+
+/// What a filler may compute rather than take from the store.
+#[derive(Copy, Clone)]
+struct May {
+    analyse: bool,
+    calibrate: bool,
 }
 
 /// One unit of the work `preset`'s enhanced chunks of `t` wait for (see
@@ -89,6 +110,7 @@ fn prepare_step(
     entry: u64,
     preset: Preset,
     priority: Priority,
+    may: May,
     stop: impl Fn() -> bool,
 ) -> Option<Step> {
     if t.analysis.is_none() {
@@ -101,6 +123,9 @@ fn prepare_step(
                 entry,
                 complete: true,
             });
+        }
+        if !may.analyse {
+            return None;
         }
         let complete = match analysis_step(t, stop) {
             Ok(done) => done,
@@ -128,7 +153,7 @@ fn prepare_step(
             preset,
         });
     }
-    if !t.calibration.contains_key(&preset) {
+    if !t.calibration.contains_key(&preset) && may.calibrate {
         // In steps: one window read per step, then one window through the chain per step.
         let rate = t.source.engine_rate();
         let mut job = match t.calibration_job.take() {

@@ -4,9 +4,11 @@
 //! A real-time engine runs it on the filler thread ([`spawn`]); an offline engine steps it
 //! inline before each render call, which makes offline runs deterministic.
 //!
-//! A real-time engine runs two drivers, each on its own thread: `hearth-filler` with the
-//! filler serving the hot tier, `hearth-warmer` (at the lowest priority) with the background
-//! filler. An offline engine runs one, with a filler doing everything.
+//! A real-time engine runs a driver per filler, each on its own thread: `hearth-filler` with
+//! the filler serving the hot tier, and at the lowest priority `hearth-warmer`,
+//! `hearth-warmer-1`… with the background fillers, one per core (up to four), which share each
+//! track's warming by stream segments. An offline engine runs one, with a filler doing
+//! everything.
 //!
 //! Runs on: the filler threads (or the offline caller's thread).
 
@@ -214,48 +216,46 @@ impl Driver {
 }
 
 /// Runs the driver on its own thread until shutdown.
-pub(crate) fn spawn(mut driver: Driver) -> std::io::Result<JoinHandle<()>> {
+/// (`k`: which background warmer, for its name.)
+pub(crate) fn spawn(mut driver: Driver, k: usize) -> std::io::Result<JoinHandle<()>> {
     let background = driver.filler.role() == Role::Background;
-    let name = if background {
-        "hearth-warmer"
-    } else {
-        "hearth-filler"
+    let name = match (background, k) {
+        (false, _) => "hearth-filler".to_string(),
+        (true, 0) => "hearth-warmer".to_string(),
+        (true, k) => format!("hearth-warmer-{k}"),
     };
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            if background {
-                // Background work yields to the hot filler and the audio thread.
-                let _ = thread_priority::set_current_thread_priority(
-                    thread_priority::ThreadPriority::Min,
-                );
+    std::thread::Builder::new().name(name).spawn(move || {
+        if background {
+            // Background work yields to the hot filler and the audio thread.
+            let _ =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+        }
+        loop {
+            // Urgent news raised from here on arrives after this round's messages, so it
+            // preempts the step below (see `Urgency`).
+            driver.filler.note_urgency();
+            if !driver.poll() {
+                break;
             }
-            loop {
-                // Urgent news raised from here on arrives after this round's messages, so it
-                // preempts the step below (see `Urgency`).
-                driver.filler.note_urgency();
-                if !driver.poll() {
-                    break;
-                }
-                driver.update_demand();
-                let step = driver.step();
-                if step != Step::Idle && !driver.delay.is_zero() {
-                    std::thread::sleep(driver.delay);
-                }
-                if step == Step::Idle {
-                    // Nothing to do: wait for news, or re-read the renderer's position soon (it
-                    // moves on its own, and the next chunk becomes needed).
-                    match driver.rx.recv_timeout(Duration::from_millis(4)) {
-                        Ok(msg) => {
-                            if !driver.apply(msg) {
-                                break;
-                            }
+            driver.update_demand();
+            let step = driver.step();
+            if step != Step::Idle && !driver.delay.is_zero() {
+                std::thread::sleep(driver.delay);
+            }
+            if step == Step::Idle {
+                // Nothing to do: wait for news, or re-read the renderer's position soon (it
+                // moves on its own, and the next chunk becomes needed).
+                match driver.rx.recv_timeout(Duration::from_millis(4)) {
+                    Ok(msg) => {
+                        if !driver.apply(msg) {
+                            break;
                         }
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => break,
                     }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
-            let _ = driver.filler.store().flush_index();
-        })
+        }
+        let _ = driver.filler.store().flush_index();
+    })
 }

@@ -1,8 +1,8 @@
 //! The engine's own threads, between the control side and the audio thread.
 //!
 //! * [`driver`]: turns the control side's plan and the renderer's readings into the fillers'
-//!   demand and steps the fillers (`hearth-filler` for the hot tier, `hearth-warmer` for
-//!   background warming);
+//!   demand and steps the fillers (`hearth-filler` for the hot tier, `hearth-warmer`,
+//!   `hearth-warmer-1`… — one per core — for background warming);
 //! * [`pump`]: turns what the renderer and the fillers report into events (`hearth-events`);
 //! * [`supervisor`]: watches the output from the pump's thread; moves to the null sink when the
 //!   device is lost and back when it returns ([`reconnect`]: when to try), follows the

@@ -3,8 +3,9 @@
 //! audio callback ([`EngineBuilder::build_with_renderer`]), or offline
 //! ([`EngineBuilder::build_offline`], rendering as fast as asked).
 //!
-//! A real-time engine has these threads: the audio thread (the output's), `hearth-filler` and
-//! `hearth-warmer` (the two fillers, see `background::driver`), and `hearth-events` (the pump,
+//! A real-time engine has these threads: the audio thread (the output's), `hearth-filler` (the
+//! hot tier's filler), `hearth-warmer`, `hearth-warmer-1`… (one background filler per core, up
+//! to four, see `background::driver`), and `hearth-events` (the pump,
 //! which also supervises the output). An offline engine has none: [`OfflineRenderer::render`]
 //! steps the filler, renders and pumps events inline, deterministically.
 //!
@@ -63,6 +64,8 @@ pub struct EngineConfig {
     pub warm_ahead: bool,
     /// Loudness normalisation of the original variant at start.
     pub normalize: super::loudness::Normalize,
+    /// Background warming threads (real time): `None` is one per core, up to four.
+    pub warmers: Option<usize>,
     /// Test hook: the filler pauses this long after every unit of work (to show that the
     /// benchmarks measure what they claim).
     #[doc(hidden)]
@@ -85,6 +88,7 @@ impl Default for EngineConfig {
             position_interval: Duration::from_millis(250),
             warm_ahead: true,
             normalize: super::loudness::Normalize::Off,
+            warmers: None,
             filler_delay: Duration::ZERO,
         }
     }
@@ -137,6 +141,12 @@ impl EngineBuilder {
     /// Whether to warm whole tracks ahead into the warm tier.
     pub fn warm_ahead(mut self, on: bool) -> Self {
         self.config.warm_ahead = on;
+        self
+    }
+
+    /// Background warming threads (default: one per core, up to four); at least one.
+    pub fn warmers(mut self, n: usize) -> Self {
+        self.config.warmers = Some(n.max(1));
         self
     }
 
@@ -197,8 +207,8 @@ pub(crate) struct Parts {
     pub renderer: Renderer,
     /// The filler serving the hot tier (offline: the only one, doing everything).
     pub driver: Driver,
-    /// The background filler (real time only): warming and calibrating.
-    pub background: Option<Driver>,
+    /// The background fillers (real time only, one per core): warming and calibrating.
+    pub background: Vec<Driver>,
     pub pump: Pump,
 }
 
@@ -257,23 +267,35 @@ impl Parts {
         };
         let mut senders = vec![filler_tx];
         let plans = Arc::new(PlanSlot::default());
-        let background = if background {
-            let bg = Filler::background(Arc::clone(&store), filler_config);
-            let (tx, rx) = crossbeam_channel::unbounded();
-            senders.push(tx);
-            let mut d = Driver::new(
-                bg,
-                rx,
-                Arc::clone(&controls),
-                Arc::clone(&readings),
-                Arc::clone(&plans),
-                fevents_tx.clone(),
-            );
-            d.delay = config.filler_delay;
-            Some(d)
+        // Background warming on every core (at the lowest priority: it yields to the hot
+        // filler and the audio thread): one background filler per core, sharing each track's
+        // stream segments (see `Filler::set_share`).
+        let warmers = if background {
+            config.warmers.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WARMERS)),
+                |n| n.max(1),
+            )
         } else {
-            None
+            0
         };
+        let background: Vec<Driver> = (0..warmers)
+            .map(|k| {
+                let mut bg = Filler::background(Arc::clone(&store), filler_config);
+                bg.set_share(k as u32, warmers as u32);
+                let (tx, rx) = crossbeam_channel::unbounded();
+                senders.push(tx);
+                let mut d = Driver::new(
+                    bg,
+                    rx,
+                    Arc::clone(&controls),
+                    Arc::clone(&readings),
+                    Arc::clone(&plans),
+                    fevents_tx.clone(),
+                );
+                d.delay = config.filler_delay;
+                d
+            })
+            .collect();
         let mut driver = Driver::new(
             filler,
             filler_rx,
@@ -459,18 +481,22 @@ impl EngineBuilder {
     }
 }
 
-/// Starts the filler serving the hot tier and, if there is one, the background warmer.
+/// Starts the filler serving the hot tier and the background warmers.
 fn spawn_fillers(
     engine: &Engine,
     hot: driver::Driver,
-    background: Option<driver::Driver>,
+    background: Vec<driver::Driver>,
 ) -> Result<(), EngineError> {
-    engine.add_thread(driver::spawn(hot)?);
-    if let Some(bg) = background {
-        engine.add_thread(driver::spawn(bg)?);
+    engine.add_thread(driver::spawn(hot, 0)?);
+    for (k, bg) in background.into_iter().enumerate() {
+        engine.add_thread(driver::spawn(bg, k)?);
     }
     Ok(())
 }
+
+/// Most background warmers, however many cores: each holds a decoder and chains per open
+/// track, and past a few the disk, not the cores, sets the pace.
+const MAX_WARMERS: usize = 4;
 
 /// Renders an engine offline, as fast as asked: files, tests, benchmarks.
 ///
