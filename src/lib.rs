@@ -20,6 +20,7 @@ pub use hearth_cache::{
 };
 pub use hearth_dsp::{Chain, ChainParams, Preset, TrackAnalysis, UnknownPreset, intensity};
 pub use hearth_engine::Engine;
+pub use hearth_engine::run_at_lowest_priority;
 pub use hearth_engine::{
     EngineBuilder, EngineConfig, EngineError, EntryId, EntryStatus, Event, Normalize,
     OfflineRenderer, QueueEntry, Renderer, Telemetry, TrackMeta, Transport, UnknownNormalize,

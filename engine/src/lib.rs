@@ -55,6 +55,7 @@ mod event;
 pub mod output;
 
 pub use audio::{Renderer, Transport};
+pub use background::run_at_lowest_priority;
 pub use control::{
     Engine, EngineBuilder, EngineConfig, EntryId, EntryStatus, Normalize, OfflineRenderer,
     QueueEntry, Telemetry, TrackMeta, UnknownNormalize,

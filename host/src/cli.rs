@@ -261,6 +261,11 @@ pub struct BenchArgs {
     /// latencies; 0 skips it.
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=10000))]
     pub session_tracks: u32,
+    /// While the latencies after the fill figure are measured, warm fresh copies of the file
+    /// one after another in the background of the same process — on every core, at the
+    /// lowest priority, as a library warm would — to show what warming costs playback.
+    #[arg(long)]
+    pub warm_library: bool,
     /// Test hook: slow the filler down by this many ms per unit of work (shows that the
     /// measurements follow the engine).
     #[arg(long, hide = true, default_value_t = 0)]

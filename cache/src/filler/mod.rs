@@ -316,8 +316,9 @@ pub struct Filler {
     dropped_in_a_row: u32,
     /// `(k, n)`: this is background filler `k` of `n` sharing the warming — it warms the stream
     /// segments `s` with `s % n == k` (segments are independent: the bytes are the same
-    /// whoever makes them); only filler 0 analyses, and each calibrates its share of the
-    /// presets ahead (the others take the results from the store). `None`: alone.
+    /// whoever makes them); only filler 0 analyses and calibrates (the others take the results
+    /// from the store: a helper works only when there is warming to do, so a player that is
+    /// not warming keeps a core free for the hot filler). `None`: alone.
     share: Option<(u32, u32)>,
 }
 
@@ -546,7 +547,9 @@ impl Filler {
         if !self.role.works_in_background() {
             return Step::Idle;
         }
-        if let Some(step) = self.precalibrate() {
+        if !self.helper()
+            && let Some(step) = self.precalibrate()
+        {
             return step;
         }
         for need in self.warm_needs() {

@@ -40,22 +40,16 @@ impl Filler {
         let missing = match self.entries.get(&entry) {
             // The analysis may come from the other filler (through the store): then
             // `prepare_enhanced` picks it up as its first step.
-            // Background fillers sharing the warming share the presets too (see
-            // `Filler::set_share`).
             Some(EntryState::Open(t))
                 if t.analysis.is_some() || self.store.analysis(t.track).is_some() =>
             {
-                let (k, n) = self.share.unwrap_or((0, 1));
                 Preset::ALL
                     .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i as u32 % n == k)
-                    .map(|(_, p)| p)
                     .find(|p| !t.calibration.contains_key(p))?
             }
             _ => return None,
         };
-        self.prepare_enhanced(entry, missing, Priority::P2, true)
+        self.prepare_enhanced(entry, missing, Priority::P2)
     }
 
     /// True when enhanced chunks of `preset` can be produced for `entry` now.
@@ -64,15 +58,13 @@ impl Filler {
     }
 
     /// Makes sure the analysis and `preset`'s calibration exist; if not, does one unit of that
-    /// work and returns its step. A helper (see `Filler::set_share`) never analyses (it takes
-    /// the analysis from the store), and calibrates only when `calibrate` (its share of the
-    /// presets, not the one a chunk waits for, which the others make).
+    /// work and returns its step. A helper (see `Filler::set_share`) takes the analysis and
+    /// calibrations from the store: it computes neither.
     pub(super) fn prepare_enhanced(
         &mut self,
         entry: u64,
         preset: Preset,
         priority: Priority,
-        calibrate: bool,
     ) -> Option<Step> {
         let store = Arc::clone(&self.store);
         // Work for anything but P0 leaves off when something more urgent arrives (see
@@ -86,7 +78,7 @@ impl Filler {
         let helper = self.share.is_some_and(|(k, _)| k > 0);
         let may = May {
             analyse: !helper,
-            calibrate: !helper || calibrate,
+            calibrate: !helper,
         };
         let step = prepare_step(t, &store, entry, preset, priority, may, || interrupt.now());
         let dropped = interrupt.fired();

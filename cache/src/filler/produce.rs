@@ -42,7 +42,7 @@ impl Filler {
                 if !prepare {
                     return None;
                 }
-                return self.prepare_enhanced(entry, preset, need.priority, false);
+                return self.prepare_enhanced(entry, preset, need.priority);
             }
         }
         if need.to_hot && self.hot.as_ref().map_or(0, |h| h.free_count()) < need.variants.len() {

@@ -227,8 +227,7 @@ pub(crate) fn spawn(mut driver: Driver, k: usize) -> std::io::Result<JoinHandle<
     std::thread::Builder::new().name(name).spawn(move || {
         if background {
             // Background work yields to the hot filler and the audio thread.
-            let _ =
-                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+            super::run_at_lowest_priority();
         }
         loop {
             // Urgent news raised from here on arrives after this round's messages, so it

@@ -19,3 +19,23 @@ pub(crate) mod driver;
 pub(crate) mod pump;
 pub(crate) mod reconnect;
 pub(crate) mod supervisor;
+
+/// Puts the calling thread (and the threads it starts) at the lowest priority there is: on
+/// Linux `SCHED_IDLE`, which runs only on a core no other thread wants and gives way at once
+/// (a nice value of 19 still takes its share of a busy core: with a warmer per core, seeks
+/// came late and the audio thread missed callbacks); elsewhere the lowest nice value.
+pub fn run_at_lowest_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        let min = thread_priority::ThreadPriority::Min;
+        if set_thread_priority_and_policy(thread_native_id(), min, idle).is_ok() {
+            return;
+        }
+    }
+    let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+}
