@@ -13,7 +13,7 @@
 //!
 //! The folders answer "which thread": [`control`] (the caller's threads), `audio` (the audio
 //! thread: the renderer and what it reads and writes), `background` (the engine's own threads:
-//! `hearth-filler` and the `hearth-warmer`s (one per core) step the fillers, `hearth-events` pumps events and
+//! `hearth-filler` and the `hearth-warmer`s (one per core but one) step the fillers, `hearth-events` pumps events and
 //! supervises the output), [`output`] (where the audio goes: device, null sink, WAV).
 //!
 //! ```

@@ -6,7 +6,7 @@
 //!
 //! A real-time engine runs a driver per filler, each on its own thread: `hearth-filler` with
 //! the filler serving the hot tier, and at the lowest priority `hearth-warmer`,
-//! `hearth-warmer-1`… with the background fillers, one per core (up to four), which share each
+//! `hearth-warmer-1`… with the background fillers, one per core but one (1–4), which share each
 //! track's warming by stream segments. An offline engine runs one, with a filler doing
 //! everything.
 //!

@@ -4,8 +4,8 @@
 //! ([`EngineBuilder::build_offline`], rendering as fast as asked).
 //!
 //! A real-time engine has these threads: the audio thread (the output's), `hearth-filler` (the
-//! hot tier's filler), `hearth-warmer`, `hearth-warmer-1`… (one background filler per core, up
-//! to four, see `background::driver`), and `hearth-events` (the pump,
+//! hot tier's filler), `hearth-warmer`, `hearth-warmer-1`… (background fillers, one per core
+//! but one, see `background::driver`), and `hearth-events` (the pump,
 //! which also supervises the output). An offline engine has none: [`OfflineRenderer::render`]
 //! steps the filler, renders and pumps events inline, deterministically.
 //!
@@ -64,7 +64,8 @@ pub struct EngineConfig {
     pub warm_ahead: bool,
     /// Loudness normalisation of the original variant at start.
     pub normalize: super::loudness::Normalize,
-    /// Background warming threads (real time): `None` is one per core, up to four.
+    /// Background warming threads (real time): `None` is one per core but one (at least one,
+    /// at most four).
     pub warmers: Option<usize>,
     /// Test hook: the filler pauses this long after every unit of work (to show that the
     /// benchmarks measure what they claim).
@@ -144,7 +145,7 @@ impl EngineBuilder {
         self
     }
 
-    /// Background warming threads (default: one per core, up to four); at least one.
+    /// Background warming threads (default: one per core but one, 1–4); at least one.
     pub fn warmers(mut self, n: usize) -> Self {
         self.config.warmers = Some(n.max(1));
         self
@@ -267,12 +268,16 @@ impl Parts {
         };
         let mut senders = vec![filler_tx];
         let plans = Arc::new(PlanSlot::default());
-        // Background warming on every core (at the lowest priority: it yields to the hot
-        // filler and the audio thread): one background filler per core, sharing each track's
-        // stream segments (see `Filler::set_share`).
+        // Background warming on every core but one (at the lowest priority: it yields to the
+        // hot filler and the audio thread), sharing each track's stream segments (see
+        // `Filler::set_share`). One core is left to the hot filler and the audio thread: on
+        // two cores, a warmer on each made seeks late and callbacks miss (bench runs).
         let warmers = if background {
             config.warmers.map_or_else(
-                || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WARMERS)),
+                || {
+                    std::thread::available_parallelism()
+                        .map_or(1, |n| n.get().saturating_sub(1).clamp(1, MAX_WARMERS))
+                },
                 |n| n.max(1),
             )
         } else {
@@ -494,8 +499,8 @@ fn spawn_fillers(
     Ok(())
 }
 
-/// Most background warmers, however many cores: each holds a decoder and chains per open
-/// track, and past a few the disk, not the cores, sets the pace.
+/// Most background warmers by default, however many cores: each holds a decoder and chains
+/// per open track, and past a few the disk, not the cores, sets the pace.
 const MAX_WARMERS: usize = 4;
 
 /// Renders an engine offline, as fast as asked: files, tests, benchmarks.
