@@ -22,9 +22,9 @@ pub(crate) mod supervisor;
 
 /// Puts the calling thread (and the threads it starts) at the lowest priority of normal
 /// threads (nice 19 on Linux): it yields to the hot filler and the audio thread. Not
-/// `SCHED_IDLE`, which runs a thread only on a core nothing else wants: a warmer holding the
-/// cache index's lock then waited for an idle core while the hot filler waited for the lock
-/// (bench runs counted up to 10 underruns and 22 ms cold seeks).
+/// `SCHED_IDLE`, which runs a thread only on a core nothing else wants: with it, bench runs
+/// counted up to 10 underruns and 22 ms cold seeks — probably a warmer holding a lock the hot
+/// filler needs (the store's) while it waited for an idle core.
 pub fn run_at_lowest_priority() {
     let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
 }
